@@ -1,0 +1,404 @@
+//! Renders a typed [`CheckPlan`] into HAProxy backend lines and server arguments.
+//!
+//! Pure: every value goes through [`syntax`](super::syntax), so an invalid
+//! value is an [`Invalid`] error (the caller falls back to TCP), never text
+//! that HAProxy would read as another directive or command.
+
+use super::syntax::{Invalid, Token, join};
+use hnc_core::model::{
+    BackendCheck, CheckPlan, HttpCheck, HttpMatch, ServerCheck, TcpCheckRule, TcpMatch, TlsVerify,
+};
+use std::path::PathBuf;
+
+/// Bounds on what a plan may hold.
+const MAX_HEADERS: usize = 32;
+const MAX_RULES: usize = 32;
+const MAX_TEXT: usize = 1024;
+const MAX_URI: usize = 2048;
+const MAX_BODY: usize = 8192;
+const MAX_BINARY: usize = 16 * 1024;
+const HTTP_TOKEN_CHARS: &str = "!$&*+-.^_`|~";
+
+/// Site settings the rendering needs.
+#[derive(Debug, Clone)]
+pub struct RenderContext {
+    /// The map file (server name → `address:port`) behind Nomad's default
+    /// `Host` header; `None` sends no Host when the job sets none.
+    pub host_map: Option<PathBuf>,
+    /// The `ca-file` for checks that verify certificates.
+    pub ca_file: String,
+}
+
+impl Default for RenderContext {
+    fn default() -> Self {
+        RenderContext {
+            host_map: None,
+            ca_file: "@system-ca".into(),
+        }
+    }
+}
+
+/// A check as HAProxy syntax: backend lines and server arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RenderedCheck {
+    /// Lines of the backend section (without indentation).
+    pub backend: Vec<Vec<Token>>,
+    /// Arguments of the server line and of `add server`.
+    pub server: Vec<Token>,
+    /// The server needs its `address:port` entry in the host map.
+    pub needs_host_entry: bool,
+}
+
+impl RenderedCheck {
+    /// The backend lines as text.
+    pub fn backend_lines(&self) -> Vec<String> {
+        self.backend.iter().map(|line| join(line)).collect()
+    }
+
+    /// The server arguments as text.
+    pub fn server_args(&self) -> String {
+        join(&self.server)
+    }
+}
+
+/// Renders a plan.
+///
+/// # Errors
+/// The first value that breaks the grammar, naming its field.
+pub fn render(plan: &CheckPlan, ctx: &RenderContext) -> Result<RenderedCheck, Invalid> {
+    let mut out = RenderedCheck::default();
+    if !plan.server.enabled {
+        return Ok(out);
+    }
+    let mut tls_rule = false;
+    match &plan.backend {
+        BackendCheck::Tcp => {}
+        BackendCheck::Http(http) => {
+            out.needs_host_entry = http_lines(http, ctx, &mut out.backend)?;
+        }
+        BackendCheck::TcpCheck(rules) => {
+            tls_rule = tcp_check_lines(rules, &mut out.backend)?;
+        }
+    }
+    if let Some(ms) = plan.timeout_check_ms {
+        out.backend.push(vec![
+            kw("timeout"),
+            kw("check"),
+            positive_ms("timeout check", ms)?,
+        ]);
+    }
+    out.server = server_args(&plan.server, tls_rule, ctx)?;
+    Ok(out)
+}
+
+fn kw(word: &'static str) -> Token {
+    Token::keyword(word)
+}
+
+fn positive_ms(what: &str, ms: u32) -> Result<Token, Invalid> {
+    if ms == 0 {
+        return Err(Invalid {
+            what: what.into(),
+            value: "0".into(),
+            reason: "must be positive",
+        });
+    }
+    Ok(Token::millis(ms))
+}
+
+fn positive(what: &str, n: u32) -> Result<Token, Invalid> {
+    if n == 0 {
+        return Err(Invalid {
+            what: what.into(),
+            value: "0".into(),
+            reason: "must be positive",
+        });
+    }
+    Ok(Token::number(n))
+}
+
+fn port(what: &str, port: u16) -> Result<Token, Invalid> {
+    positive(what, u32::from(port))
+}
+
+fn too_many(what: &str, count: usize) -> Invalid {
+    Invalid {
+        what: what.into(),
+        value: count.to_string(),
+        reason: "is over the limit",
+    }
+}
+
+/// `option httpchk` and its rules; returns whether the Host map is used.
+fn http_lines(
+    http: &HttpCheck,
+    ctx: &RenderContext,
+    lines: &mut Vec<Vec<Token>>,
+) -> Result<bool, Invalid> {
+    if http.headers.len() > MAX_HEADERS {
+        return Err(too_many("http-check headers", http.headers.len()));
+    }
+    lines.push(vec![kw("option"), kw("httpchk")]);
+    let mut send = vec![
+        kw("http-check"),
+        kw("send"),
+        kw("meth"),
+        Token::restricted("http-check method", &http.method, HTTP_TOKEN_CHARS, 32)?,
+        kw("uri"),
+        Token::word("http-check uri", &http.uri, MAX_URI)?,
+        kw("ver"),
+        Token::restricted("http-check version", &http.version, "/.", 16)?,
+    ];
+    for (name, value) in &http.headers {
+        send.push(kw("hdr"));
+        send.push(Token::restricted(
+            "http-check header name",
+            name,
+            HTTP_TOKEN_CHARS,
+            64,
+        )?);
+        let what = format!("http-check header {name}");
+        send.push(Token::quoted_literal_log_format(&what, value, MAX_TEXT)?);
+    }
+    let has_host = http
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("host"));
+    let mut uses_map = false;
+    if http.default_host
+        && !has_host
+        && let Some(map) = &ctx.host_map
+    {
+        let path = map.to_string_lossy();
+        let path = Token::restricted("host map path", &path, "/._-", 512)?;
+        send.push(kw("hdr"));
+        send.push(kw("Host"));
+        send.push(Token::trusted_log_format(format!(
+            "%[srv_name,map({path})]"
+        )));
+        uses_map = true;
+    }
+    if !http.body.is_empty() {
+        send.push(kw("body"));
+        send.push(Token::quoted("http-check body", &http.body, MAX_BODY)?);
+    }
+    lines.push(send);
+    if http.expect.len() > MAX_RULES {
+        return Err(too_many("http-check expect rules", http.expect.len()));
+    }
+    for expect in &http.expect {
+        let mut line = vec![kw("http-check"), kw("expect")];
+        if expect.negate {
+            line.push(kw("!"));
+        }
+        let pattern = match expect.matcher {
+            HttpMatch::Status => {
+                line.push(kw("status"));
+                Token::restricted("http-check expect status", &expect.pattern, "-,", 64)?
+            }
+            HttpMatch::Rstatus => {
+                line.push(kw("rstatus"));
+                Token::quoted("http-check expect rstatus", &expect.pattern, MAX_TEXT)?
+            }
+            HttpMatch::String => {
+                line.push(kw("string"));
+                Token::quoted("http-check expect string", &expect.pattern, MAX_TEXT)?
+            }
+            HttpMatch::Rstring => {
+                line.push(kw("rstring"));
+                Token::quoted("http-check expect rstring", &expect.pattern, MAX_TEXT)?
+            }
+        };
+        line.push(pattern);
+        lines.push(line);
+    }
+    Ok(uses_map)
+}
+
+/// `option tcp-check` and its rules; returns whether a rule connects with TLS.
+fn tcp_check_lines(rules: &[TcpCheckRule], lines: &mut Vec<Vec<Token>>) -> Result<bool, Invalid> {
+    if rules.is_empty() || rules.len() > MAX_RULES {
+        return Err(too_many("tcp-check rules", rules.len()));
+    }
+    lines.push(vec![kw("option"), kw("tcp-check")]);
+    let mut tls = false;
+    for rule in rules {
+        let mut line = vec![kw("tcp-check")];
+        match rule {
+            TcpCheckRule::Connect(c) => {
+                line.push(kw("connect"));
+                if let Some(p) = c.port {
+                    line.extend([kw("port"), port("tcp-check connect port", p)?]);
+                }
+                if c.ssl {
+                    tls = true;
+                    line.push(kw("ssl"));
+                }
+                if let Some(sni) = &c.sni {
+                    line.extend([kw("sni"), Token::hostname("tcp-check connect sni", sni)?]);
+                }
+                if let Some(alpn) = &c.alpn {
+                    line.extend([
+                        kw("alpn"),
+                        Token::restricted("tcp-check connect alpn", alpn, "-._/,", 64)?,
+                    ]);
+                }
+            }
+            TcpCheckRule::Send(text) => {
+                line.extend([kw("send"), Token::quoted("tcp-check send", text, MAX_TEXT)?]);
+            }
+            TcpCheckRule::SendBinary(bytes) => {
+                line.extend([
+                    kw("send-binary"),
+                    Token::hex("tcp-check send-binary", bytes, MAX_BINARY)?,
+                ]);
+            }
+            TcpCheckRule::Comment(text) => {
+                line.extend([
+                    kw("comment"),
+                    Token::quoted("tcp-check comment", text, 256)?,
+                ]);
+            }
+            TcpCheckRule::Expect(e) => {
+                line.push(kw("expect"));
+                if let Some(n) = e.min_recv {
+                    line.extend([kw("min-recv"), Token::number(n)]);
+                }
+                if let Some(status) = &e.error_status {
+                    if !matches!(
+                        status.as_str(),
+                        "L7OKC" | "L7RSP" | "L7STS" | "L6RSP" | "L4CON"
+                    ) {
+                        return Err(Invalid {
+                            what: "tcp-check expect error-status".into(),
+                            value: status.chars().take(20).collect(),
+                            reason: "is not one of L7OKC, L7RSP, L7STS, L6RSP, L4CON",
+                        });
+                    }
+                    line.extend([
+                        kw("error-status"),
+                        Token::restricted("error-status", status, "", 8)?,
+                    ]);
+                }
+                if let Some(comment) = &e.comment {
+                    line.extend([
+                        kw("comment"),
+                        Token::quoted("tcp-check expect comment", comment, 256)?,
+                    ]);
+                }
+                if e.negate {
+                    line.push(kw("!"));
+                }
+                let (matcher, pattern) = match e.matcher {
+                    TcpMatch::String => (
+                        "string",
+                        Token::quoted("tcp-check expect string", &e.pattern, MAX_TEXT)?,
+                    ),
+                    TcpMatch::Rstring => (
+                        "rstring",
+                        Token::quoted("tcp-check expect rstring", &e.pattern, MAX_TEXT)?,
+                    ),
+                    TcpMatch::Binary => {
+                        let hex =
+                            Token::restricted("tcp-check expect binary", &e.pattern, "", MAX_TEXT)?;
+                        if !e.pattern.bytes().all(|b| b.is_ascii_hexdigit())
+                            || e.pattern.len() % 2 == 1
+                        {
+                            return Err(Invalid {
+                                what: "tcp-check expect binary".into(),
+                                value: e.pattern.chars().take(40).collect(),
+                                reason: "is not an even-length hex string",
+                            });
+                        }
+                        ("binary", hex)
+                    }
+                    TcpMatch::Rbinary => (
+                        "rbinary",
+                        Token::quoted("tcp-check expect rbinary", &e.pattern, MAX_TEXT)?,
+                    ),
+                };
+                line.extend([Token::keyword(matcher), pattern]);
+            }
+        }
+        lines.push(line);
+    }
+    Ok(tls)
+}
+
+/// The server's check arguments.
+fn server_args(
+    s: &ServerCheck,
+    tls_rule: bool,
+    ctx: &RenderContext,
+) -> Result<Vec<Token>, Invalid> {
+    let mut args = vec![kw("check")];
+    let timer =
+        |args: &mut Vec<Token>, name: &'static str, v: Option<u32>| -> Result<(), Invalid> {
+            if let Some(ms) = v {
+                args.extend([kw(name), positive_ms(name, ms)?]);
+            }
+            Ok(())
+        };
+    timer(&mut args, "inter", s.inter_ms)?;
+    timer(&mut args, "fastinter", s.fastinter_ms)?;
+    timer(&mut args, "downinter", s.downinter_ms)?;
+    if let Some(n) = s.rise {
+        args.extend([kw("rise"), positive("rise", n)?]);
+    }
+    if let Some(n) = s.fall {
+        args.extend([kw("fall"), positive("fall", n)?]);
+    }
+    if let Some(p) = s.port {
+        args.extend([kw("port"), port("check port", p)?]);
+    }
+    if let Some(addr) = &s.addr {
+        args.extend([kw("addr"), Token::ip("check addr", addr)?]);
+    }
+    if s.ssl {
+        args.push(kw("check-ssl"));
+    }
+    if s.ssl || tls_rule {
+        match s.verify {
+            TlsVerify::None => args.extend([kw("verify"), kw("none")]),
+            TlsVerify::Required => args.extend([
+                kw("verify"),
+                kw("required"),
+                kw("ca-file"),
+                Token::word("ca-file", &ctx.ca_file, 512)?,
+            ]),
+        }
+    }
+    if let Some(sni) = &s.sni {
+        args.extend([kw("check-sni"), Token::hostname("check-sni", sni)?]);
+    }
+    if let Some(proto) = &s.proto {
+        args.extend([
+            kw("check-proto"),
+            Token::restricted("check-proto", proto, "-._", 16)?,
+        ]);
+    }
+    if let Some(alpn) = &s.alpn {
+        args.extend([
+            kw("check-alpn"),
+            Token::restricted("check-alpn", alpn, "-._/,", 64)?,
+        ]);
+    }
+    if let Some(agent) = &s.agent {
+        args.extend([
+            kw("agent-check"),
+            kw("agent-port"),
+            port("agent-port", agent.port)?,
+        ]);
+        if let Some(addr) = &agent.addr {
+            args.extend([kw("agent-addr"), Token::ip("agent-addr", addr)?]);
+        }
+        timer(&mut args, "agent-inter", agent.inter_ms)?;
+        if let Some(send) = &agent.send {
+            args.extend([
+                kw("agent-send"),
+                Token::restricted("agent-send", send, "-._:/=", 128)?,
+            ]);
+        }
+    }
+    Ok(args)
+}

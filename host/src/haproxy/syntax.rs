@@ -1,0 +1,255 @@
+//! The strict grammar every value from Nomad or a plugin passes before HAProxy sees it.
+//!
+//! Two places read what we write: the config parser (words split on blanks,
+//! `#` starts a comment, quotes and `$` are special) and the runtime socket
+//! (`;` separates commands, a newline ends one). The rules here hold for
+//! both: no control character, no `;`, no `#` anywhere; bare words also
+//! exclude quotes and backslashes; free text is single-quoted (HAProxy's
+//! strong quoting: nothing inside is interpreted) and so cannot hold `'`;
+//! log-format text doubles `%`. Every length is bounded.
+
+use std::fmt;
+
+/// A value refused by the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} {reason}")]
+pub struct Invalid {
+    /// What the value is for, e.g. `http-check uri`.
+    pub what: String,
+    /// The value, shortened for the log.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: &'static str,
+}
+
+/// Result alias of this module.
+pub type Result<T, E = Invalid> = std::result::Result<T, E>;
+
+fn invalid(what: &str, value: &str, reason: &'static str) -> Invalid {
+    let mut shown: String = value.chars().take(80).collect();
+    if shown.len() < value.len() {
+        shown.push('…');
+    }
+    Invalid {
+        what: what.to_string(),
+        value: shown,
+        reason,
+    }
+}
+
+/// Characters no value may carry, in any context.
+fn forbidden_everywhere(c: char) -> bool {
+    c.is_control() || c == ';' || c == '#'
+}
+
+fn check_len(what: &str, value: &str, max: usize) -> Result<()> {
+    if value.is_empty() {
+        return Err(invalid(what, value, "is empty"));
+    }
+    if value.len() > max {
+        return Err(invalid(what, value, "is too long"));
+    }
+    Ok(())
+}
+
+/// One validated token, safe in the config and on the runtime socket.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(String);
+
+impl Token {
+    /// A bare word: printable ASCII without blanks, quotes, `\`, `;` or `#`.
+    ///
+    /// # Errors
+    /// Any other character, empty, or over `max` bytes.
+    pub fn word(what: &str, value: &str, max: usize) -> Result<Token> {
+        check_len(what, value, max)?;
+        let ok = |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '\\' | ';' | '#');
+        if value.chars().all(ok) {
+            Ok(Token(value.to_string()))
+        } else {
+            Err(invalid(
+                what,
+                value,
+                "may only hold printable ASCII without blanks, quotes, backslash, ';' or '#'",
+            ))
+        }
+    }
+
+    /// A word from a restricted alphabet (names, methods, protocols).
+    ///
+    /// # Errors
+    /// A character outside `extra` and ASCII alphanumerics, empty, or over `max`.
+    pub fn restricted(what: &str, value: &str, extra: &str, max: usize) -> Result<Token> {
+        check_len(what, value, max)?;
+        if value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+        {
+            Ok(Token(value.to_string()))
+        } else {
+            Err(invalid(
+                what,
+                value,
+                "holds a character outside its grammar",
+            ))
+        }
+    }
+
+    /// A DNS name as sent in SNI: letters, digits, `-` and `.`.
+    ///
+    /// # Errors
+    /// Not a plain host name.
+    pub fn hostname(what: &str, value: &str) -> Result<Token> {
+        let token = Token::restricted(what, value, "-.", 253)?;
+        if value.starts_with(['-', '.']) || value.contains("..") {
+            return Err(invalid(what, value, "is not a host name"));
+        }
+        Ok(token)
+    }
+
+    /// An IP address literal.
+    ///
+    /// # Errors
+    /// Not an IPv4 or IPv6 literal.
+    pub fn ip(what: &str, value: &str) -> Result<Token> {
+        value
+            .parse::<std::net::IpAddr>()
+            .map(|ip| Token(ip.to_string()))
+            .map_err(|_| invalid(what, value, "is not an IP address"))
+    }
+
+    /// Lowercase hex of bytes (for `send-binary`), bounded in size.
+    ///
+    /// # Errors
+    /// Empty or over `max_bytes`.
+    pub fn hex(what: &str, bytes: &[u8], max_bytes: usize) -> Result<Token> {
+        if bytes.is_empty() || bytes.len() > max_bytes {
+            return Err(invalid(
+                what,
+                "<bytes>",
+                "must hold 1 byte to the size limit",
+            ));
+        }
+        Ok(Token(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// A number; always valid.
+    pub fn number(value: impl Into<u64>) -> Token {
+        Token(value.into().to_string())
+    }
+
+    /// A duration in milliseconds, HAProxy's `<n>ms`.
+    pub fn millis(ms: u32) -> Token {
+        Token(format!("{ms}ms"))
+    }
+
+    /// A fixed keyword of our own.
+    pub(crate) fn keyword(word: &'static str) -> Token {
+        Token(word.to_string())
+    }
+
+    /// Free text, single-quoted: no control character, `'`, `;` or `#`.
+    ///
+    /// # Errors
+    /// Any of those characters, empty, or over `max` bytes.
+    pub fn quoted(what: &str, value: &str, max: usize) -> Result<Token> {
+        check_len(what, value, max)?;
+        if value.chars().any(|c| forbidden_everywhere(c) || c == '\'') {
+            return Err(invalid(
+                what,
+                value,
+                "may not hold control characters, quotes, ';' or '#'",
+            ));
+        }
+        Ok(Token(format!("'{value}'")))
+    }
+
+    /// Log-format text with literal content: like [`Token::quoted`], with `%` doubled.
+    ///
+    /// # Errors
+    /// As [`Token::quoted`].
+    pub fn quoted_literal_log_format(what: &str, value: &str, max: usize) -> Result<Token> {
+        let quoted = Token::quoted(what, value, max)?;
+        Ok(Token(quoted.0.replace('%', "%%")))
+    }
+
+    /// Our own log-format expression (e.g. a map lookup), already trusted.
+    pub(crate) fn trusted_log_format(expr: String) -> Token {
+        Token(format!("'{expr}'"))
+    }
+
+    /// The token as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Joins tokens with single spaces: one config line or one command's arguments.
+pub fn join(tokens: &[Token]) -> String {
+    let mut line = String::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(token.as_str());
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_refuse_separators_and_quotes() {
+        for bad in ["a b", "a;b", "a#b", "a'b", "a\"b", "a\\b", "a\nb", "é", ""] {
+            assert!(Token::word("w", bad, 100).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Token::word("w", "/a?b=1&c=%20", 100).unwrap().as_str(),
+            "/a?b=1&c=%20"
+        );
+    }
+
+    #[test]
+    fn quoted_text_is_strongly_quoted_and_bounded() {
+        assert_eq!(
+            Token::quoted("q", "a b $HOME", 100).unwrap().as_str(),
+            "'a b $HOME'"
+        );
+        for bad in ["it's", "a;b", "a#b", "a\rb", "a\0b"] {
+            assert!(Token::quoted("q", bad, 100).is_err(), "{bad:?}");
+        }
+        assert!(Token::quoted("q", &"x".repeat(101), 100).is_err());
+    }
+
+    #[test]
+    fn log_format_literals_double_percent() {
+        let t = Token::quoted_literal_log_format("h", "100%[x]", 100).unwrap();
+        assert_eq!(t.as_str(), "'100%%[x]'");
+    }
+
+    #[test]
+    fn hostnames_and_ips() {
+        assert!(Token::hostname("sni", "api.example.com").is_ok());
+        assert!(Token::hostname("sni", "-x").is_err());
+        assert!(Token::hostname("sni", "a..b").is_err());
+        assert_eq!(Token::ip("addr", "::1").unwrap().as_str(), "::1");
+        assert!(Token::ip("addr", "localhost").is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let err = Token::word("http-check uri", "/a;b", 10).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "http-check uri \"/a;b\" may only hold printable ASCII without blanks, quotes, backslash, ';' or '#'"
+        );
+    }
+}

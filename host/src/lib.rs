@@ -1,0 +1,13 @@
+//! haproxy-nomad-connector: keeps HAProxy's backends and health checks equal
+//! to Nomad's service registrations and the checks of their job specs.
+//!
+//! The data path, one module per stage (see docs/architecture.md):
+//! `nomad` → `plan` → `mapping` → `plan` → `haproxy`.
+
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod haproxy;
+pub mod mapping;
+pub mod nomad;
+pub mod report;

@@ -1,0 +1,23 @@
+//! The plugin host: maps Nomad checks to HAProxy checks with wasm components.
+//!
+//! [`Engine`] routes each check type to a plugin ([`Plugin`]: a component
+//! compiled once, instantiated from an `InstancePre`, called within
+//! [`Limits`]), applies `haproxy.check.*` tags, validates the answer by
+//! rendering it, and falls back to TCP on any failure.
+
+mod bindings;
+pub mod builtin;
+pub mod config;
+mod engine;
+pub mod error;
+pub mod limits;
+mod plugin;
+pub mod stats;
+pub mod tags;
+pub mod wasm;
+
+pub use config::Config;
+pub use engine::{CheckOrigin, Engine, Error, Fallback, Mapped, load_bytes};
+pub use error::{CallError, LoadError};
+pub use limits::Limits;
+pub use plugin::Plugin;

@@ -1,0 +1,266 @@
+//! One loaded plugin: its `InstancePre`, a pool of warm instances, and bounded calls.
+
+use super::bindings::{self, Mapper, MapperImports, MapperPre, WIT_COMPATIBLE, WIT_PACKAGE};
+use super::error::{CallError, LoadError, sanitize};
+use super::limits::{Limiter, Limits, MemoryCapExceeded};
+use hnc_core::model::{CheckPlan, LogLevel, NomadCheck, PluginInfo, ServiceContext, Settings};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Store, Trap};
+
+/// Longest log line or refusal message kept from a plugin.
+const MAX_MESSAGE: usize = 1024;
+
+/// The store data of one plugin instance.
+pub(super) struct HostState {
+    plugin: Arc<str>,
+    limiter: Limiter,
+    logs_left: u32,
+}
+
+impl bindings::haproxy_nomad::mapping::types::Host for HostState {}
+
+impl MapperImports for HostState {
+    fn log(&mut self, level: bindings::haproxy_nomad::mapping::types::LogLevel, message: String) {
+        if self.logs_left == 0 {
+            return;
+        }
+        self.logs_left -= 1;
+        let message = sanitize(&message, MAX_MESSAGE);
+        let plugin = &*self.plugin;
+        match bindings::level_from_wit(level) {
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+/// A warm instance with its store.
+struct Warm {
+    store: Store<HostState>,
+    mapper: Mapper,
+}
+
+/// A loaded, validated plugin. Cheap to share; calls may run concurrently.
+pub struct Plugin {
+    origin: String,
+    info: PluginInfo,
+    label: Arc<str>,
+    pre: MapperPre<HostState>,
+    limits: Limits,
+    pool: Mutex<Vec<Warm>>,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("origin", &self.origin)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Validates a compiled component and prepares its instantiation.
+    ///
+    /// `origin` names where it came from (`builtin:http`, a path) in errors.
+    ///
+    /// # Errors
+    /// A forbidden import (WASI...), another WIT major version, a missing
+    /// export, or an `info()` that fails.
+    pub fn load(
+        engine: &wasmtime::Engine,
+        component: &Component,
+        origin: &str,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        check_imports(engine, component, origin)?;
+        let mut linker = Linker::<HostState>::new(engine);
+        let link = |e: wasmtime::Error| LoadError::LinkFailed {
+            plugin: origin.into(),
+            message: format!("{e:#}"),
+        };
+        Mapper::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?;
+        let pre = MapperPre::new(linker.instantiate_pre(component).map_err(link)?).map_err(link)?;
+        let mut plugin = Plugin {
+            origin: origin.into(),
+            info: PluginInfo::default(),
+            label: Arc::from(origin),
+            pre,
+            limits,
+            pool: Mutex::new(Vec::new()),
+        };
+        plugin.info = plugin.call_info()?;
+        plugin.label = Arc::from(format!("{}@{}", plugin.info.name, plugin.info.version));
+        Ok(plugin)
+    }
+
+    /// What the plugin says about itself.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// `name@version`, as logs and metrics name the plugin.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Where the plugin came from (`builtin:http` or a path).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Maps one check within the limits.
+    ///
+    /// # Errors
+    /// A [`CallError`]; the instance that failed is discarded, so the next
+    /// call starts clean.
+    pub fn call(
+        &self,
+        service: &ServiceContext,
+        check: &NomadCheck,
+        settings: &Settings,
+    ) -> Result<CheckPlan, CallError> {
+        let mut warm = match self.pool.lock().ok().and_then(|mut p| p.pop()) {
+            Some(warm) => warm,
+            None => self.instantiate()?,
+        };
+        warm.store.data_mut().logs_left = self.limits.log_lines_per_call;
+        warm.store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| CallError::Host(format!("{e:#}")))?;
+        let result = warm.mapper.call_map_check(
+            &mut warm.store,
+            &bindings::service_to_wit(service),
+            &bindings::check_to_wit(check),
+            settings,
+        );
+        let outcome = match result {
+            Err(e) => return Err(self.classify(e)),
+            Ok(Err(refusal)) => Err(CallError::Rejected(sanitize(&refusal, MAX_MESSAGE))),
+            Ok(Ok(plan)) => {
+                let size = bindings::plan_size(&plan);
+                if size > self.limits.output_bytes {
+                    Err(CallError::InvalidOutput(format!(
+                        "answer of {size} bytes is over the cap of {} bytes",
+                        self.limits.output_bytes
+                    )))
+                } else {
+                    Ok(bindings::plan_from_wit(plan))
+                }
+            }
+        };
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < self.limits.warm_instances
+        {
+            pool.push(warm);
+        }
+        outcome
+    }
+
+    fn instantiate(&self) -> Result<Warm, CallError> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            HostState {
+                plugin: self.label.clone(),
+                limiter: Limiter {
+                    memory_bytes: self.limits.memory_bytes,
+                },
+                logs_left: self.limits.log_lines_per_call,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| CallError::Host(format!("{e:#}")))?;
+        let mapper = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| self.classify(e))?;
+        Ok(Warm { store, mapper })
+    }
+
+    fn call_info(&self) -> Result<PluginInfo, LoadError> {
+        let fail = |cause: String| LoadError::InfoFailed {
+            plugin: self.origin.clone(),
+            cause,
+        };
+        let mut warm = self.instantiate().map_err(|e| fail(e.to_string()))?;
+        let info = warm
+            .mapper
+            .call_info(&mut warm.store)
+            .map_err(|e| fail(self.classify(e).to_string()))?;
+        let info = bindings::info_from_wit(info);
+        let valid = |s: &str, max: usize| {
+            !s.is_empty()
+                && s.len() <= max
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+        };
+        if !valid(&info.name, 64)
+            || !valid(&info.version, 32)
+            || info.check_types.len() > 16
+            || !info.check_types.iter().all(|t| valid(t, 32))
+        {
+            return Err(fail(format!(
+                "name, version and check types must be short words, got {:?}",
+                sanitize(&format!("{info:?}"), 200)
+            )));
+        }
+        Ok(info)
+    }
+
+    /// Turns a wasmtime error into a typed call error.
+    fn classify(&self, error: wasmtime::Error) -> CallError {
+        if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
+            return CallError::ResourceExhausted(cap.to_string());
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel | Trap::Interrupt) => CallError::Timeout(self.limits.fuel),
+            Some(trap) => CallError::Trapped(trap.to_string()),
+            None => {
+                let message = format!("{error:#}");
+                if message.contains("exceeds memory limits") {
+                    CallError::ResourceExhausted(sanitize(&message, 300))
+                } else {
+                    CallError::Trapped(sanitize(&message, 300))
+                }
+            }
+        }
+    }
+}
+
+/// Refuses a component that imports anything beyond `log` and the types.
+fn check_imports(
+    engine: &wasmtime::Engine,
+    component: &Component,
+    origin: &str,
+) -> Result<(), LoadError> {
+    for (name, _) in component.component_type().imports(engine) {
+        if name == "log" {
+            continue;
+        }
+        if let Some(version) = name
+            .strip_prefix(WIT_PACKAGE)
+            .and_then(|rest| rest.strip_prefix("/types@"))
+        {
+            if version.starts_with(WIT_COMPATIBLE) {
+                continue;
+            }
+            {
+                return Err(LoadError::IncompatibleVersion {
+                    plugin: origin.into(),
+                    import: name.into(),
+                });
+            }
+        }
+        return Err(LoadError::ForbiddenImport {
+            plugin: origin.into(),
+            import: sanitize(name, 200),
+        });
+    }
+    Ok(())
+}

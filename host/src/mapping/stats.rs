@@ -1,0 +1,49 @@
+//! Counters of the mapping engine: calls, plugin errors and fallbacks.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Counters, keyed by plugin label or check type and by cause.
+#[derive(Debug, Default)]
+pub struct Stats {
+    inner: Mutex<Snapshot>,
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Calls per plugin label.
+    pub calls: BTreeMap<String, u64>,
+    /// Failed calls per (plugin label, cause).
+    pub errors: BTreeMap<(String, String), u64>,
+    /// TCP fallbacks per cause (`no-check`, `unsupported-type`, a plugin
+    /// error cause, `invalid-value`).
+    pub fallbacks: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    pub(super) fn call(&self, plugin: &str) {
+        if let Ok(mut s) = self.inner.lock() {
+            *s.calls.entry(plugin.to_string()).or_default() += 1;
+        }
+    }
+
+    pub(super) fn error(&self, plugin: &str, cause: &str) {
+        if let Ok(mut s) = self.inner.lock() {
+            *s.errors
+                .entry((plugin.to_string(), cause.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    pub(super) fn fallback(&self, cause: &str) {
+        if let Ok(mut s) = self.inner.lock() {
+            *s.fallbacks.entry(cause.to_string()).or_default() += 1;
+        }
+    }
+
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,3 @@
+//! The Nomad side: job specifications (and, later, the client and event stream).
+
+pub mod job;

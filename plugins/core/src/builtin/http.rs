@@ -1,0 +1,160 @@
+//! The built-in `http` mapping: pass exactly what Nomad's own HTTP checker passes.
+//!
+//! Nomad (Go's `net/http` client) sends `Method Protocol://addr:port/Path`
+//! with the check's headers, sends `Host: addr:port` when the job sets no
+//! Host, and passes any status below 400. HAProxy gets the same request
+//! through `http-check send` and `http-check expect status 200-399`.
+//! Redirects are the one deliberate difference: Go follows them, HAProxy
+//! judges the 3xx itself (see docs/fidelity.md).
+
+use super::common::{checked_settings, timed_plan};
+use crate::model::{
+    BackendCheck, CheckPlan, HttpCheck, HttpExpect, HttpMatch, NomadCheck, PluginInfo,
+    ServiceContext, Settings, TlsVerify,
+};
+
+/// Settings of this plugin besides `rise`/`fall`.
+const KEYS: &[&str] = &["expect-status", "http-version"];
+
+/// The plugin's self-description.
+pub fn info() -> PluginInfo {
+    PluginInfo {
+        name: "builtin-http".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        check_types: vec!["http".into()],
+    }
+}
+
+/// Maps a Nomad `http` check.
+///
+/// # Errors
+/// An unknown setting, an unknown protocol, or a path that is not relative.
+pub fn map(
+    _service: &ServiceContext,
+    check: &NomadCheck,
+    settings: &Settings,
+) -> Result<CheckPlan, String> {
+    let get = checked_settings(settings, KEYS)?;
+    let mut plan = timed_plan(check, &get)?;
+
+    let https = match check.protocol.to_ascii_lowercase().as_str() {
+        "" | "http" => false,
+        "https" => true,
+        other => return Err(format!("unsupported protocol '{other}' (http or https)")),
+    };
+    let version = get.get("http-version").unwrap_or("HTTP/1.1");
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(format!(
+            "setting 'http-version' must be HTTP/1.1 or HTTP/1.0, got '{version}'"
+        ));
+    }
+
+    let mut headers = Vec::new();
+    for header in &check.headers {
+        for value in &header.values {
+            headers.push((header.name.clone(), value.clone()));
+        }
+    }
+    let host = check.header("Host").and_then(|v| v.first());
+
+    plan.backend = BackendCheck::Http(HttpCheck {
+        method: method(&check.method),
+        uri: request_uri(&check.path)?,
+        version: version.into(),
+        headers,
+        body: check.body.clone(),
+        default_host: host.is_none(),
+        expect: vec![HttpExpect {
+            negate: false,
+            matcher: HttpMatch::Status,
+            pattern: get.get("expect-status").unwrap_or("200-399").into(),
+        }],
+    });
+
+    if https {
+        plan.server.ssl = true;
+        plan.server.verify = if check.tls_skip_verify {
+            TlsVerify::None
+        } else {
+            TlsVerify::Required
+        };
+        // Go sends SNI for the URL's host; with a Host header the job names
+        // the virtual host it wants, which is what the server's cert carries.
+        plan.server.sni = host.map(|h| strip_port(h).to_string());
+    }
+    Ok(plan)
+}
+
+/// The request method: Nomad's default is GET, and methods are case-sensitive
+/// tokens that Nomad upper-cases.
+fn method(raw: &str) -> String {
+    if raw.is_empty() {
+        "GET".into()
+    } else {
+        raw.to_ascii_uppercase()
+    }
+}
+
+/// The request URI Go would send for `Path` resolved against `proto://addr:port`.
+///
+/// A relative path gains a leading `/`; the query string is kept; a fragment
+/// is never sent; characters Go escapes in a path are percent-encoded.
+fn request_uri(path: &str) -> Result<String, String> {
+    if path.contains("://") || path.starts_with("//") {
+        return Err(format!("check path '{path}' must be relative"));
+    }
+    let path = path.split('#').next().unwrap_or_default();
+    let mut uri = String::with_capacity(path.len() + 1);
+    if !path.starts_with('/') {
+        uri.push('/');
+    }
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&byte) {
+            uri.push(byte as char);
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(uri)
+}
+
+/// `example.com:8443` → `example.com`; IPv6 literals keep their brackets off.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_path_gains_a_slash_and_keeps_its_query() {
+        assert_eq!(request_uri("health?full=1").unwrap(), "/health?full=1");
+        assert_eq!(request_uri("/v1/ok?x=a&y=b").unwrap(), "/v1/ok?x=a&y=b");
+    }
+
+    #[test]
+    fn path_is_escaped_like_go_and_fragment_dropped() {
+        assert_eq!(request_uri("/a b'c#frag").unwrap(), "/a%20b%27c");
+        assert_eq!(request_uri("").unwrap(), "/");
+    }
+
+    #[test]
+    fn absolute_urls_are_refused() {
+        assert!(request_uri("http://evil/x").is_err());
+        assert!(request_uri("//evil/x").is_err());
+    }
+
+    #[test]
+    fn sni_drops_the_port() {
+        assert_eq!(strip_port("example.com:8443"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+}

@@ -1,0 +1,22 @@
+//! The built-in `script` mapping as a component: a thin wrapper over `hnc_core::builtin::script`.
+
+use hnc_plugin_sdk::core::builtin::script;
+use hnc_plugin_sdk::{CheckPlan, NomadCheck, PluginInfo, ServiceContext, Settings};
+
+struct Builtin;
+
+impl hnc_plugin_sdk::Plugin for Builtin {
+    fn info() -> PluginInfo {
+        script::info()
+    }
+
+    fn map_check(
+        service: ServiceContext,
+        check: NomadCheck,
+        settings: Settings,
+    ) -> Result<CheckPlan, String> {
+        script::map(&service, &check, &settings)
+    }
+}
+
+hnc_plugin_sdk::plugin!(Builtin);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, when missing. Sourced by tests/run.sh,
+# examples/demo.sh and .ci/run.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v haproxy >/dev/null 2>&1; then
+    echo "installing haproxy (Debian package)..." >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+fi
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    echo "installing the wasm32-unknown-unknown target..." >&2
+    rustup target add wasm32-unknown-unknown >&2
+fi

@@ -1,0 +1,1 @@
+//! The Nomad API simulator (in progress).
