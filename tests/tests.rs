@@ -1,1 +1,8 @@
-//! Integration tests.
+//! The integration tests: one binary (see each module for its subject).
+//!
+//! Tests that start HAProxy use `hnc_tests::haproxy` (their own process,
+//! ports and sockets under a temp dir) and assert what HAProxy reports.
+mod golden;
+mod properties;
+mod sandbox;
+mod site_plugin;

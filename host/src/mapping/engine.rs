@@ -173,7 +173,7 @@ impl Engine {
                 reason: "no check in the job spec or tags: plain TCP check".into(),
             });
             self.stats.fallback("no-check");
-            return self.finish(service, mapped, &tags, None);
+            return self.finish(service, mapped, &tags, None, true);
         };
         let check_type = check.check_type.to_ascii_lowercase();
         let Some(route) = self.routes.get(&check_type) else {
@@ -184,7 +184,7 @@ impl Engine {
                 cause: "unsupported-type",
                 reason,
             });
-            return self.finish(service, mapped, &tags, Some(&check));
+            return self.finish(service, mapped, &tags, Some(&check), true);
         };
         let label = route.plugin.label().to_string();
         mapped.plugin = Some(label.clone());
@@ -197,7 +197,7 @@ impl Engine {
                 mapped.notes.extend(plan.notes.iter().cloned());
                 mapped.notes.extend(plan.warnings.iter().cloned());
                 mapped.plan = plan;
-                self.finish(service, mapped, &tags, None)
+                self.finish(service, mapped, &tags, Some(&check), false)
             }
             Err(error) => {
                 self.plugin_failed(service, &label, &error);
@@ -205,24 +205,24 @@ impl Engine {
                     cause: error.cause(),
                     reason: format!("plugin {label} {error}: TCP check instead"),
                 });
-                self.finish(service, mapped, &tags, Some(&check))
+                self.finish(service, mapped, &tags, Some(&check), true)
             }
         }
     }
 
     /// Applies the output tags, renders, and falls back once more if a
-    /// value is invalid. `fallback_from` is set when the plan must be the
-    /// TCP fallback built from that check's timing.
+    /// value is invalid. With `fallback` set, the plan is replaced by the TCP
+    /// fallback built from `check`'s timing.
     fn finish(
         &self,
         service: &ServiceContext,
         mut mapped: Mapped,
         tags: &CheckTags,
-        fallback_from: Option<&NomadCheck>,
+        check: Option<&NomadCheck>,
+        fallback: bool,
     ) -> Mapped {
-        if let Some(check) = fallback_from {
-            mapped.plan =
-                tcp::map(service, check, &Vec::new()).unwrap_or_else(|_| CheckPlan::tcp_fallback());
+        if fallback {
+            mapped.plan = tcp_plan(service, check);
         }
         mapped.notes.extend(tags.apply_to_output(&mut mapped.plan));
         match render(&mapped.plan, &self.render) {
@@ -232,9 +232,12 @@ impl Engine {
                 let reason = format!("invalid value from {plugin}: {invalid}: TCP check instead");
                 self.warn_once(service, mapped.plugin.as_deref(), "invalid-value", &reason);
                 self.stats.fallback("invalid-value");
-                let mut plan = CheckPlan::tcp_fallback();
-                plan.server.enabled = mapped.plan.server.enabled;
-                mapped.rendered = render(&plan, &self.render).unwrap_or_default();
+                let mut plan = tcp_plan(service, check);
+                tags.apply_to_output(&mut plan);
+                mapped.rendered = render(&plan, &self.render).unwrap_or_else(|_| {
+                    plan = CheckPlan::tcp_fallback();
+                    render(&plan, &self.render).unwrap_or_default()
+                });
                 mapped.plan = plan;
                 mapped.fallback = Some(Fallback {
                     cause: "invalid-value",
@@ -278,6 +281,13 @@ impl Engine {
             );
         }
     }
+}
+
+/// The ADR's TCP check, keeping the timing of `check` when there is one.
+fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
+    check
+        .and_then(|c| tcp::map(service, c, &Vec::new()).ok())
+        .unwrap_or_else(CheckPlan::tcp_fallback)
 }
 
 /// Loads one plugin from its source.

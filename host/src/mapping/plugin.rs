@@ -38,6 +38,13 @@ impl MapperImports for HostState {
     }
 }
 
+/// Where a wasmtime error happened.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Instantiate,
+    Call,
+}
+
 /// A warm instance with its store.
 struct Warm {
     store: Store<HostState>,
@@ -139,7 +146,14 @@ impl Plugin {
             settings,
         );
         let outcome = match result {
-            Err(e) => return Err(self.classify(e)),
+            Err(e) => return Err(self.classify(e, Stage::Call)),
+            Ok(Err(refusal)) if refusal.len() > self.limits.output_bytes => {
+                Err(CallError::InvalidOutput(format!(
+                    "refusal of {} bytes is over the cap of {} bytes",
+                    refusal.len(),
+                    self.limits.output_bytes
+                )))
+            }
             Ok(Err(refusal)) => Err(CallError::Rejected(sanitize(&refusal, MAX_MESSAGE))),
             Ok(Ok(plan)) => {
                 let size = bindings::plan_size(&plan);
@@ -179,7 +193,7 @@ impl Plugin {
         let mapper = self
             .pre
             .instantiate(&mut store)
-            .map_err(|e| self.classify(e))?;
+            .map_err(|e| self.classify(e, Stage::Instantiate))?;
         Ok(Warm { store, mapper })
     }
 
@@ -192,7 +206,7 @@ impl Plugin {
         let info = warm
             .mapper
             .call_info(&mut warm.store)
-            .map_err(|e| fail(self.classify(e).to_string()))?;
+            .map_err(|e| fail(self.classify(e, Stage::Call).to_string()))?;
         let info = bindings::info_from_wit(info);
         let valid = |s: &str, max: usize| {
             !s.is_empty()
@@ -214,21 +228,23 @@ impl Plugin {
     }
 
     /// Turns a wasmtime error into a typed call error.
-    fn classify(&self, error: wasmtime::Error) -> CallError {
+    ///
+    /// During a call, an error that is not a trap comes from lifting the
+    /// plugin's answer (a pointer out of bounds, invalid UTF-8, a bad
+    /// discriminant): the plugin's output is invalid.
+    fn classify(&self, error: wasmtime::Error, stage: Stage) -> CallError {
         if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
             return CallError::ResourceExhausted(cap.to_string());
         }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel | Trap::Interrupt) => CallError::Timeout(self.limits.fuel),
-            Some(trap) => CallError::Trapped(trap.to_string()),
-            None => {
-                let message = format!("{error:#}");
-                if message.contains("exceeds memory limits") {
-                    CallError::ResourceExhausted(sanitize(&message, 300))
-                } else {
-                    CallError::Trapped(sanitize(&message, 300))
-                }
+        let message = sanitize(&format!("{error:#}"), 300);
+        match (error.downcast_ref::<Trap>(), stage) {
+            (Some(Trap::OutOfFuel | Trap::Interrupt), _) => CallError::Timeout(self.limits.fuel),
+            (Some(trap), _) => CallError::Trapped(trap.to_string()),
+            (None, _) if message.contains("exceeds memory limits") => {
+                CallError::ResourceExhausted(message)
             }
+            (None, Stage::Call) => CallError::InvalidOutput(message),
+            (None, Stage::Instantiate) => CallError::Trapped(message),
         }
     }
 }

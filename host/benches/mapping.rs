@@ -1,0 +1,111 @@
+//! Mapping figures: a warm call through each built-in plugin against the same
+//! mapping as a native function (one run), and plugin load time, compiling
+//! against loading the cached compiled artifact.
+//!
+//! `cargo bench -p haproxy-nomad-connector --bench mapping`;
+//! `tests/bench/mapping-figures.sh` runs it and prints the ratios.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use haproxy_nomad_connector::haproxy::check::RenderContext;
+use haproxy_nomad_connector::mapping::{self, Engine, wasm};
+use hnc_core::builtin;
+use hnc_core::model::{Header, NomadCheck, ServiceContext};
+use std::hint::black_box;
+
+fn service() -> ServiceContext {
+    ServiceContext {
+        name: "web".into(),
+        namespace: "default".into(),
+        job: "shop".into(),
+        group: "web".into(),
+        task: String::new(),
+        provider: "nomad".into(),
+        tags: vec!["haproxy.enable=true".into(), "v1".into()],
+        address: "10.0.0.5".into(),
+        port: 24071,
+    }
+}
+
+fn check(check_type: &str) -> NomadCheck {
+    NomadCheck {
+        name: "health".into(),
+        check_type: check_type.into(),
+        path: "/health?full=1".into(),
+        method: "GET".into(),
+        headers: vec![Header {
+            name: "X-Check".into(),
+            values: vec!["connector".into()],
+        }],
+        interval_ms: 10_000,
+        timeout_ms: 2_000,
+        grpc_service: "shop.Cart".into(),
+        ..NomadCheck::default()
+    }
+}
+
+fn warm_calls(c: &mut Criterion) {
+    let engine =
+        Engine::new(&mapping::Config::default(), RenderContext::default()).expect("built-ins");
+    let plugins = engine.plugins();
+    let service = service();
+    let settings = Vec::new();
+    for b in builtin::ALL {
+        let check = check(b.name);
+        let plugin = plugins[b.name];
+        let mut group = c.benchmark_group(format!("warm_call/{}", b.name));
+        group.bench_function("wasm", |bench| {
+            bench.iter(|| {
+                plugin
+                    .call(black_box(&service), black_box(&check), &settings)
+                    .expect("maps")
+            })
+        });
+        group.bench_function("native", |bench| {
+            bench.iter(|| {
+                // The wasm call copies its input into the guest; so does this.
+                let (s, k) = (black_box(&service).clone(), black_box(&check).clone());
+                (b.map)(&s, &k, &settings).expect("maps")
+            })
+        });
+        group.finish();
+    }
+    let mut group = c.benchmark_group("engine_map");
+    let http = check("http");
+    group.bench_function("http", |bench| {
+        bench.iter(|| engine.map(black_box(&service), Some(black_box(&http))))
+    });
+    group.finish();
+}
+
+fn plugin_load(c: &mut Criterion) {
+    let engine = wasm::new_engine().expect("engine");
+    let bytes = mapping::builtin::BUILTINS
+        .iter()
+        .find(|(n, _)| *n == "http")
+        .map(|(_, b)| *b)
+        .expect("http built-in");
+    let cache = tempfile::tempdir().expect("temp dir");
+    wasm::compile(&engine, bytes, Some(cache.path())).expect("populates the cache");
+    let mut group = c.benchmark_group("plugin_load");
+    group.sample_size(20);
+    group.bench_function("compile", |bench| {
+        bench.iter(|| wasm::compile(&engine, black_box(bytes), None).expect("compiles"))
+    });
+    group.bench_function("cached", |bench| {
+        bench.iter(|| wasm::compile(&engine, black_box(bytes), Some(cache.path())).expect("loads"))
+    });
+    let config = mapping::Config::default();
+    group.bench_function("cached_and_validated", |bench| {
+        let config = mapping::Config {
+            cache_dir: Some(cache.path().into()),
+            ..config.clone()
+        };
+        bench.iter(|| {
+            mapping::load_bytes(&engine, black_box(bytes), "builtin:http", &config).expect("loads")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, warm_calls, plugin_load);
+criterion_main!(benches);

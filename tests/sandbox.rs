@@ -1,0 +1,268 @@
+//! Sandbox: hostile plugins (WAT) are stopped within their limits, fall back
+//! to TCP, and the engine serves the next call normally.
+
+use haproxy_nomad_connector::haproxy::check::RenderContext;
+use haproxy_nomad_connector::mapping::{Engine, Limits, Mapped};
+use hnc_tests::hostile::{Hostility, component_from_core_wat};
+use hnc_tests::mapping::{config_with, http_check, service, write_plugin};
+
+const PLUGIN: &str = "hostile@0.0.1";
+
+fn engine(hostility: Hostility, limits: Limits) -> (Engine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plugin(dir.path(), "hostile", &hostility.component().unwrap());
+    let engine = Engine::new(
+        &config_with("http", &path, limits),
+        RenderContext::default(),
+    )
+    .expect("a hostile plugin still loads: it behaves for the trial");
+    (engine, dir)
+}
+
+fn map(engine: &Engine, name: &str) -> Mapped {
+    engine.map(&service(name, &[]), Some(&http_check("/health")))
+}
+
+/// The fallback keeps the job's timing: a TCP check every 5 s.
+fn assert_tcp_fallback(mapped: &Mapped, cause: &str) {
+    let fallback = mapped.fallback.as_ref().expect("a fallback");
+    assert_eq!(fallback.cause, cause, "{}", fallback.reason);
+    assert!(fallback.reason.contains(PLUGIN), "{}", fallback.reason);
+    assert!(
+        mapped
+            .rendered
+            .backend_lines()
+            .iter()
+            .all(|l| !l.contains("httpchk"))
+    );
+    assert_eq!(
+        mapped.rendered.server_args(),
+        "check inter 5000ms rise 1 fall 1"
+    );
+}
+
+/// The same plugin answers a well-behaved call right after.
+fn assert_serves_next_call(engine: &Engine) {
+    let next = map(engine, "web");
+    assert_eq!(next.fallback, None);
+    assert_eq!(next.plugin.as_deref(), Some(PLUGIN));
+    assert_eq!(next.rendered.server_args(), "check");
+}
+
+#[test]
+fn plugin_fuel_budget_violated_by_endless_loop() {
+    let limits = Limits {
+        fuel: 2_000_000,
+        ..Limits::default()
+    };
+    let (engine, _dir) = engine(Hostility::Spin, limits);
+    let mapped = map(&engine, "x-spin");
+    assert_tcp_fallback(&mapped, "timeout");
+    assert!(
+        mapped
+            .fallback
+            .unwrap()
+            .reason
+            .contains("fuel budget of 2000000")
+    );
+    assert_serves_next_call(&engine);
+    let stats = engine.stats();
+    assert_eq!(
+        stats.errors.get(&(PLUGIN.into(), "timeout".into())),
+        Some(&1)
+    );
+    assert_eq!(stats.fallbacks.get("timeout"), Some(&1));
+}
+
+#[test]
+fn plugin_fuel_budget_obeyed_by_builtins() {
+    let limits = Limits {
+        fuel: 500_000,
+        ..Limits::default()
+    };
+    let engine = Engine::new(
+        &haproxy_nomad_connector::mapping::Config {
+            limits,
+            ..Default::default()
+        },
+        RenderContext::default(),
+    )
+    .unwrap();
+    let mapped = engine.map(&service("web", &[]), Some(&http_check("/health")));
+    assert_eq!(mapped.fallback, None);
+    assert!(mapped.rendered.backend_lines()[0].contains("httpchk"));
+}
+
+#[test]
+fn plugin_memory_cap_violated_by_memory_bomb() {
+    let limits = Limits {
+        memory_bytes: 2 << 20,
+        ..Limits::default()
+    };
+    let (engine, _dir) = engine(Hostility::MemoryBomb, limits);
+    let mapped = map(&engine, "x-bomb");
+    assert_tcp_fallback(&mapped, "memory");
+    assert!(
+        mapped
+            .fallback
+            .unwrap()
+            .reason
+            .contains("memory limit of 2097152 bytes")
+    );
+    assert_serves_next_call(&engine);
+}
+
+#[test]
+fn plugin_memory_cap_obeyed_by_builtins() {
+    let limits = Limits {
+        memory_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let engine = Engine::new(
+        &haproxy_nomad_connector::mapping::Config {
+            limits,
+            ..Default::default()
+        },
+        RenderContext::default(),
+    )
+    .unwrap();
+    let mapped = engine.map(&service("web", &[]), Some(&http_check("/health")));
+    assert_eq!(mapped.fallback, None);
+}
+
+#[test]
+fn plugin_trap_falls_back_and_instance_is_replaced() {
+    let (engine, _dir) = engine(Hostility::Trap, Limits::default());
+    for _ in 0..3 {
+        let mapped = map(&engine, "x-trap");
+        assert_tcp_fallback(&mapped, "trap");
+        assert_serves_next_call(&engine);
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.errors.get(&(PLUGIN.into(), "trap".into())), Some(&3));
+}
+
+#[test]
+fn plugin_output_cap_violated() {
+    let limits = Limits {
+        output_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let (engine, _dir) = engine(Hostility::HugeOutput, limits);
+    let mapped = map(&engine, "x-huge");
+    assert_tcp_fallback(&mapped, "invalid-output");
+    let reason = mapped.fallback.unwrap().reason;
+    assert!(reason.contains("over the cap of 65536 bytes"), "{reason}");
+    assert_serves_next_call(&engine);
+}
+
+#[test]
+fn plugin_invalid_strings_fall_back() {
+    for hostility in [Hostility::InvalidUtf8, Hostility::OutOfBounds] {
+        let (engine, _dir) = engine(hostility, Limits::default());
+        let mapped = map(&engine, "x-strings");
+        assert_tcp_fallback(&mapped, "invalid-output");
+        assert_serves_next_call(&engine);
+    }
+}
+
+#[test]
+fn plugin_cannot_inject_a_directive() {
+    let (engine, _dir) = engine(Hostility::InjectsDirective, Limits::default());
+    let mapped = map(&engine, "x-inject");
+    let fallback = mapped.fallback.clone().expect("a fallback");
+    assert_eq!(fallback.cause, "invalid-value");
+    assert!(fallback.reason.contains("check-sni"), "{}", fallback.reason);
+    assert_eq!(
+        mapped.rendered.server_args(),
+        "check inter 5000ms rise 1 fall 1"
+    );
+    assert!(!mapped.rendered.backend_lines().concat().contains("stolen"));
+    assert_serves_next_call(&engine);
+}
+
+#[test]
+fn plugin_log_flood_is_bounded_and_harmless() {
+    let (engine, _dir) = engine(Hostility::LogFlood, Limits::default());
+    let mapped = map(&engine, "x-logs");
+    assert_eq!(mapped.fallback, None);
+    assert_serves_next_call(&engine);
+}
+
+#[test]
+fn plugin_importing_wasi_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = r#"(component (import "wasi:cli/environment@0.2.0" (instance)))"#;
+    let path = write_plugin(dir.path(), "wasi", &wat::parse_str(wat).unwrap());
+    let err = Engine::new(
+        &config_with("grpc", &path, Limits::default()),
+        RenderContext::default(),
+    )
+    .err()
+    .expect("refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("imports `wasi:cli/environment@0.2.0`"),
+        "{message}"
+    );
+    assert!(message.contains("may import only `log`"), "{message}");
+}
+
+#[test]
+fn plugin_of_another_wit_major_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let wit = std::fs::read_to_string(hnc_tests::hostile::wit_dir().join("mapping.wit")).unwrap();
+    let newer = dir.path().join("wit");
+    std::fs::create_dir(&newer).unwrap();
+    std::fs::write(newer.join("mapping.wit"), wit.replace("@0.1.0;", "@0.2.0;")).unwrap();
+    let bytes =
+        hnc_tests::hostile::component_from_core_wat_with(&Hostility::None.wat(), &newer).unwrap();
+    let path = write_plugin(dir.path(), "v2", &bytes);
+    let err = Engine::new(
+        &config_with("http", &path, Limits::default()),
+        RenderContext::default(),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("haproxy-nomad:mapping/types@0.2.0"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("speaks haproxy-nomad:mapping@0.1.x"),
+        "{err}"
+    );
+}
+
+#[test]
+fn core_module_is_refused_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plugin(dir.path(), "core", &wat::parse_str("(module)").unwrap());
+    let err = Engine::new(
+        &config_with("http", &path, Limits::default()),
+        RenderContext::default(),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("core wasm module, not a component"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_well_behaved_wat_plugin_round_trips() {
+    let bytes = component_from_core_wat(&Hostility::None.wat()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plugin(dir.path(), "fine", &bytes);
+    let engine = Engine::new(
+        &config_with("http", &path, Limits::default()),
+        RenderContext::default(),
+    )
+    .unwrap();
+    assert_serves_next_call(&engine);
+    assert_eq!(engine.plugins()["http"].info().check_types, vec!["http"]);
+}
