@@ -1,1 +1,44 @@
-//! The Nomad API simulator (in progress).
+//! A simulator of Nomad's HTTP API (v1.9–1.11 behaviour, quirks included) for
+//! integration tests and demos: the event stream (`/v1/event/stream`), native
+//! service discovery (`/v1/services`, `/v1/service/:name`), job and allocation
+//! reads, ACLs, blocking queries, plus a control API to drive the simulated
+//! cluster (`Sim` in Rust, `/sim/...` over HTTP).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use nomad_sim::{PlaceAlloc, Sim, SimConfig, StopKind};
+//! let sim = Sim::start(SimConfig::default()).await?;
+//! sim.register_job(serde_json::json!({
+//!     "ID": "web",
+//!     "TaskGroups": [{"Name": "web", "Services": [
+//!         {"Name": "web", "PortLabel": "http", "Provider": "nomad", "Tags": ["v1"]}]}]
+//! }));
+//! let alloc = sim.place_alloc(PlaceAlloc::new("web", "web").port("http", 8080));
+//! sim.stop_alloc(&alloc, StopKind::PlanTerminal);
+//! # Ok(()) }
+//! ```
+
+mod acl;
+mod api;
+mod config;
+mod control;
+mod events;
+mod faults;
+mod goduration;
+mod http;
+mod ids;
+mod interpolate;
+mod lifecycle;
+mod model;
+mod scenario;
+mod sim;
+mod state;
+mod stream;
+mod timefmt;
+
+pub use acl::{Acl, AclToken, Capabilities};
+pub use config::{SimConfig, StreamMode};
+pub use goduration::{parse_go_duration, parse_positive_duration};
+pub use lifecycle::{PlaceAlloc, RegisterOutcome, SimError, StopKind};
+pub use scenario::Scenario;
+pub use sim::{RestartKind, Sim};
