@@ -22,6 +22,8 @@ fn golden_dir() -> PathBuf {
 
 /// The host map path the golden files name; `haproxy -c` gets a real file.
 const HOST_MAP: &str = "/run/haproxy/check-hosts.map";
+/// The URI map path the golden files name.
+const URI_MAP: &str = "/run/haproxy/check-uris.map";
 
 fn run_case(engine: &Engine, case: &Value) -> (String, Vec<String>, String) {
     let job = json!({
@@ -66,6 +68,9 @@ fn run_case(engine: &Engine, case: &Value) -> (String, Vec<String>, String) {
         let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(out, "--- server\n{}", mapped.rendered.server_args());
+    if let Some(uri) = &mapped.rendered.uri_entry {
+        let _ = writeln!(out, "uri map entry: {uri}");
+    }
     let _ = writeln!(
         out,
         "--- plan\n{}",
@@ -83,16 +88,19 @@ fn haproxy_accepts(rendered: &[(String, Vec<String>, String)]) {
     let dir = tempfile::tempdir().expect("temp dir");
     let map = dir.path().join("check-hosts.map");
     std::fs::write(&map, "s 127.0.0.1:1\n").expect("map file");
+    let uris = dir.path().join("check-uris.map");
+    std::fs::write(&uris, "s /\n").expect("map file");
     let mut config = String::from(
         "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n",
     );
     for (name, lines, args) in rendered {
         let _ = writeln!(config, "backend golden_{name}");
         for line in lines {
+            let line = line.replace(HOST_MAP, &map.display().to_string());
             let _ = writeln!(
                 config,
                 "  {}",
-                line.replace(HOST_MAP, &map.display().to_string())
+                line.replace(URI_MAP, &uris.display().to_string())
             );
         }
         let _ = writeln!(config, "  server s 127.0.0.1:1 {args}");
@@ -125,6 +133,7 @@ fn engine_for(case: &Value) -> Engine {
         &config,
         RenderContext {
             host_map: Some(HOST_MAP.into()),
+            uri_map: Some(URI_MAP.into()),
             ..RenderContext::default()
         },
     )

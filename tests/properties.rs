@@ -145,7 +145,7 @@ proptest! {
             notes: vec![s(14)],
             warnings: vec![s(15)],
         };
-        let ctx = RenderContext { host_map: Some(s(14).into()), ca_file: s(15) };
+        let ctx = RenderContext { host_map: Some(s(14).into()), uri_map: Some(s(13).into()), ca_file: s(15) };
         if let Ok(rendered) = render(&plan, &ctx) {
             assert_safe(&rendered.backend_lines(), &rendered.server_args())?;
         }

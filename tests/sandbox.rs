@@ -266,3 +266,44 @@ fn a_well_behaved_wat_plugin_round_trips() {
     assert_serves_next_call(&engine);
     assert_eq!(engine.plugins()["http"].info().check_types, vec!["http"]);
 }
+
+#[test]
+fn engine_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn engine_serves_concurrent_tasks_while_a_plugin_traps() {
+    let (engine, _dir) = engine(Hostility::Trap, Limits::default());
+    let engine = std::sync::Arc::new(engine);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for j in 0..50 {
+                    let name = if (i + j) % 5 == 0 { "x-trap" } else { "web" };
+                    outcomes.push((name, map(&engine, name).fallback.map(|f| f.cause)));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut traps = 0;
+    for task in tasks {
+        for (name, cause) in task.await.unwrap() {
+            match name {
+                "x-trap" => {
+                    assert_eq!(cause, Some("trap"));
+                    traps += 1;
+                }
+                _ => assert_eq!(cause, None),
+            }
+        }
+    }
+    assert_eq!(
+        engine.stats().errors.get(&(PLUGIN.into(), "trap".into())),
+        Some(&traps)
+    );
+}

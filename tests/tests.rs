@@ -2,6 +2,8 @@
 //!
 //! Tests that start HAProxy use `hnc_tests::haproxy` (their own process,
 //! ports and sockets under a temp dir) and assert what HAProxy reports.
+mod builtin_checks;
+mod driver;
 mod golden;
 mod properties;
 mod sandbox;

@@ -22,6 +22,11 @@ pub struct ChecksConfig {
     /// Nomad's default `Host` header. Default: none, so checks whose job
     /// sets no Host send none.
     pub host_map: Option<PathBuf>,
+    /// The map file (server name → check URI) that gives each server its own
+    /// HTTP check path: old and new allocations of a rolling deploy keep the
+    /// paths of their own job versions, and a path change needs no reload.
+    /// Default: none, so the path is part of the backend's check.
+    pub uri_map: Option<PathBuf>,
     /// `ca-file` for checks that verify TLS certificates. Default `@system-ca`.
     pub ca_file: String,
 }
@@ -31,6 +36,7 @@ impl Default for ChecksConfig {
         let ctx = RenderContext::default();
         ChecksConfig {
             host_map: ctx.host_map,
+            uri_map: ctx.uri_map,
             ca_file: ctx.ca_file,
         }
     }
@@ -41,6 +47,7 @@ impl ChecksConfig {
     pub fn render_context(&self) -> RenderContext {
         RenderContext {
             host_map: self.host_map.clone(),
+            uri_map: self.uri_map.clone(),
             ca_file: self.ca_file.clone(),
         }
     }

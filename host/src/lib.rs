@@ -10,4 +10,5 @@ pub mod config;
 pub mod haproxy;
 pub mod mapping;
 pub mod nomad;
+pub mod plan;
 pub mod report;

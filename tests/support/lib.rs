@@ -2,7 +2,10 @@
 
 #![allow(missing_docs)]
 
+pub mod backends;
 pub mod grammar;
 pub mod grpc;
+pub mod haproxy;
 pub mod hostile;
+pub mod load;
 pub mod mapping;

@@ -25,6 +25,11 @@ pub struct RenderContext {
     /// The map file (server name → `address:port`) behind Nomad's default
     /// `Host` header; `None` sends no Host when the job sets none.
     pub host_map: Option<PathBuf>,
+    /// The map file (server name → request URI) that gives every server of
+    /// a backend its own HTTP check URI, so that during a rolling deploy old
+    /// and new allocations keep the paths of their own job versions, and a
+    /// changed path needs no reload. `None` writes the URI into the backend.
+    pub uri_map: Option<PathBuf>,
     /// The `ca-file` for checks that verify certificates.
     pub ca_file: String,
 }
@@ -33,6 +38,7 @@ impl Default for RenderContext {
     fn default() -> Self {
         RenderContext {
             host_map: None,
+            uri_map: None,
             ca_file: "@system-ca".into(),
         }
     }
@@ -47,6 +53,8 @@ pub struct RenderedCheck {
     pub server: Vec<Token>,
     /// The server needs its `address:port` entry in the host map.
     pub needs_host_entry: bool,
+    /// The server's entry in the URI map: its own check URI.
+    pub uri_entry: Option<Token>,
 }
 
 impl RenderedCheck {
@@ -74,7 +82,9 @@ pub fn render(plan: &CheckPlan, ctx: &RenderContext) -> Result<RenderedCheck, In
     match &plan.backend {
         BackendCheck::Tcp => {}
         BackendCheck::Http(http) => {
-            out.needs_host_entry = http_lines(http, ctx, &mut out.backend)?;
+            let uses = http_lines(http, ctx, &mut out.backend)?;
+            out.needs_host_entry = uses.host_map;
+            out.uri_entry = uses.uri_entry;
         }
         BackendCheck::TcpCheck(rules) => {
             tls_rule = tcp_check_lines(rules, &mut out.backend)?;
@@ -129,12 +139,23 @@ fn too_many(what: &str, count: usize) -> Invalid {
     }
 }
 
-/// `option httpchk` and its rules; returns whether the Host map is used.
+/// What an HTTP check asks of the per-server maps.
+struct MapUse {
+    host_map: bool,
+    uri_entry: Option<Token>,
+}
+
+/// A map path, as our own log-format expressions embed it.
+fn map_path(what: &str, path: &std::path::Path) -> Result<Token, Invalid> {
+    Token::restricted(what, &path.to_string_lossy(), "/._-+@", 512)
+}
+
+/// `option httpchk` and its rules.
 fn http_lines(
     http: &HttpCheck,
     ctx: &RenderContext,
     lines: &mut Vec<Vec<Token>>,
-) -> Result<bool, Invalid> {
+) -> Result<MapUse, Invalid> {
     if http.headers.len() > MAX_HEADERS {
         return Err(too_many("http-check headers", http.headers.len()));
     }
@@ -144,11 +165,24 @@ fn http_lines(
         kw("send"),
         kw("meth"),
         Token::restricted("http-check method", &http.method, HTTP_TOKEN_CHARS, 32)?,
-        kw("uri"),
-        Token::word("http-check uri", &http.uri, MAX_URI)?,
+    ];
+    let uri = Token::word("http-check uri", &http.uri, MAX_URI)?;
+    let mut uri_entry = None;
+    match &ctx.uri_map {
+        Some(map) => {
+            let path = map_path("URI map path", map)?;
+            send.push(kw("uri-lf"));
+            send.push(Token::trusted_log_format(format!(
+                "%[srv_name,map({path},/)]"
+            )));
+            uri_entry = Some(uri);
+        }
+        None => send.extend([kw("uri"), uri]),
+    }
+    send.extend([
         kw("ver"),
         Token::restricted("http-check version", &http.version, "/.", 16)?,
-    ];
+    ]);
     for (name, value) in &http.headers {
         send.push(kw("hdr"));
         send.push(Token::restricted(
@@ -164,19 +198,18 @@ fn http_lines(
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("host"));
-    let mut uses_map = false;
+    let mut host_map = false;
     if http.default_host
         && !has_host
         && let Some(map) = &ctx.host_map
     {
-        let path = map.to_string_lossy();
-        let path = Token::restricted("host map path", &path, "/._-", 512)?;
+        let path = map_path("host map path", map)?;
         send.push(kw("hdr"));
         send.push(kw("Host"));
         send.push(Token::trusted_log_format(format!(
             "%[srv_name,map({path})]"
         )));
-        uses_map = true;
+        host_map = true;
     }
     if !http.body.is_empty() {
         send.push(kw("body"));
@@ -212,7 +245,10 @@ fn http_lines(
         line.push(pattern);
         lines.push(line);
     }
-    Ok(uses_map)
+    Ok(MapUse {
+        host_map,
+        uri_entry,
+    })
 }
 
 /// `option tcp-check` and its rules; returns whether a rule connects with TLS.

@@ -1,5 +1,29 @@
-//! The HAProxy side: validated syntax, check rendering (and, later, the runtime driver).
+//! The HAProxy side: validated syntax, check rendering and the runtime driver.
+//!
+//! [`RuntimeDriver`] implements [`Driver`]: it reads what HAProxy runs
+//! ([`Driver::actual`]) and applies a [`ChangeSet`](crate::plan::ChangeSet)
+//! ([`Driver::apply`]): server changes over the runtime API, backend changes
+//! through a validated, coalesced reload. See `docs/haproxy-driver.md`.
 
+pub mod actual;
 pub mod check;
+pub mod commands;
+pub mod config;
+pub mod config_file;
+pub mod driver;
+pub mod error;
+pub mod ledger;
 pub mod names;
+pub mod reload;
+pub mod runtime;
+pub mod runtime_driver;
+pub mod stats;
 pub mod syntax;
+pub mod validate;
+pub mod version;
+
+pub use config::Config;
+pub use driver::{ApplyReport, ChangeFailure, Driver, ReloadOutcome};
+pub use error::{Error, Result};
+pub use runtime_driver::RuntimeDriver;
+pub use version::{Capabilities, Version};

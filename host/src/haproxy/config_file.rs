@@ -1,0 +1,273 @@
+//! The managed config file (render and read back), the state file, and atomic writes.
+
+use super::error::{Error, Result};
+use super::ledger::{OwnedBackend, OwnedServer};
+use super::syntax::Token;
+use crate::plan::model::socket_text;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+const HEADER: &str = "\
+# Managed by haproxy-nomad-connector: rewritten after every applied change, edits are lost.
+# HAProxy loads it after the operator's config: haproxy -W -S <master socket> -f <operator config> -f <this file>
+";
+
+/// The fixed lines of every managed backend: its servers' states come back
+/// from the connector's state file after a reload or restart. `local` reads
+/// only this backend's lines and leaves any `server-state-file` the
+/// operator's `global` section sets alone.
+const LOAD_STATE: &str = "load-server-state-from-file local";
+const STATE_FILE_NAME: &str = "server-state-file-name";
+
+/// Renders the managed config file.
+pub fn render(backends: &BTreeMap<String, OwnedBackend>, state_file: &Token) -> String {
+    let mut text = String::from(HEADER);
+    for (name, backend) in backends {
+        text.push_str(&format!("\nbackend {name}\n    {LOAD_STATE}\n"));
+        text.push_str(&format!("    {STATE_FILE_NAME} {state_file}\n"));
+        for line in &backend.lines {
+            text.push_str(&format!("    {line}\n"));
+        }
+        for (server, s) in &backend.servers {
+            let address = socket_text(s.addr, s.port);
+            text.push_str(&format!(
+                "    server {server} {address} weight {}",
+                s.weight
+            ));
+            if !s.args.is_empty() {
+                text.push(' ');
+                text.push_str(&s.args);
+            }
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Reads a managed file back (the connector's own format only).
+///
+/// # Errors
+/// [`Error::ManagedFileCorrupt`] on a line the connector never writes.
+pub fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, OwnedBackend>> {
+    let mut backends = BTreeMap::new();
+    let mut current: Option<(String, OwnedBackend)> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let corrupt = || Error::ManagedFileCorrupt {
+            path: path.into(),
+            line: n + 1,
+            text: raw.chars().take(120).collect(),
+        };
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = raw.strip_prefix("backend ") {
+            if let Some((name, backend)) = current.take() {
+                backends.insert(name, backend);
+            }
+            current = Some((name.trim().to_string(), OwnedBackend::default()));
+            continue;
+        }
+        let Some((_, backend)) = current.as_mut() else {
+            return Err(corrupt());
+        };
+        if line == LOAD_STATE || line.starts_with(STATE_FILE_NAME) {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("server ") {
+            let (name, server) = parse_server(rest).ok_or_else(corrupt)?;
+            backend.servers.insert(name, server);
+        } else {
+            backend.lines.push(line.to_string());
+        }
+    }
+    if let Some((name, backend)) = current {
+        backends.insert(name, backend);
+    }
+    Ok(backends)
+}
+
+/// `NAME ADDR:PORT weight W [ARGS…]`.
+fn parse_server(rest: &str) -> Option<(String, OwnedServer)> {
+    let mut words = rest.splitn(5, ' ');
+    let name = words.next()?.to_string();
+    let (addr, port) = words.next()?.rsplit_once(':')?;
+    let addr: IpAddr = addr
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    if words.next()? != "weight" {
+        return None;
+    }
+    let weight = words.next()?.parse().ok()?;
+    let server = OwnedServer {
+        addr,
+        port: port.parse().ok()?,
+        weight,
+        args: words.next().unwrap_or("").to_string(),
+    };
+    Some((name, server))
+}
+
+/// The state file for the managed backends: the lines of `show servers
+/// state` that belong to them, with the format line and header.
+///
+/// Each server's `srv_iweight` is set to the weight the managed file gives
+/// it: HAProxy 2.6 restores a server's weight only when that column equals
+/// the configured weight, and drops a forced drain when it is 0 and the
+/// configured weight is not. A server added at runtime has the initial
+/// weight of its `add server` (0 in the safe sequence), so without this its
+/// drain and weight would be lost on the next reload or restart.
+pub fn state_file(dump: &str, backends: &BTreeMap<String, OwnedBackend>) -> String {
+    let mut text = String::new();
+    for line in dump.lines() {
+        if line.starts_with('#') || line.trim() == "1" {
+            text.push_str(line);
+            text.push('\n');
+            continue;
+        }
+        let mut fields: Vec<&str> = line.split(' ').collect();
+        let Some(backend) = fields.get(1).and_then(|b| backends.get(*b)) else {
+            continue;
+        };
+        let weight = fields
+            .get(3)
+            .and_then(|s| backend.servers.get(*s))
+            .map(|s| s.weight.to_string());
+        if let (Some(weight), Some(iweight)) = (&weight, fields.get_mut(8)) {
+            *iweight = weight;
+        }
+        text.push_str(&fields.join(" "));
+        text.push('\n');
+    }
+    text
+}
+
+/// Reads a map file the driver wrote (`key value` per line) into `set`.
+pub fn parse_map(text: &str, mut set: impl FnMut(&str, &str)) {
+    for line in text.lines() {
+        if let Some((key, value)) = line.trim().split_once(' ')
+            && !key.starts_with('#')
+        {
+            set(key, value.trim());
+        }
+    }
+}
+
+/// `dir/.name.suffix`: a sibling that a config directory does not load
+/// (HAProxy reads only `*.cfg` from a directory).
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// Writes a file atomically: a temporary sibling, flushed, then renamed.
+///
+/// # Errors
+/// [`Error::WriteFailed`] naming the file.
+pub async fn write_atomic(path: &Path, contents: &str) -> Result<()> {
+    let failed = |source| Error::WriteFailed {
+        path: path.into(),
+        source,
+    };
+    let tmp = sibling(path, &format!("tmp{}", std::process::id()));
+    let mut file = tokio::fs::File::create(&tmp).await.map_err(failed)?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, contents.as_bytes())
+        .await
+        .map_err(failed)?;
+    file.sync_all().await.map_err(failed)?;
+    drop(file);
+    tokio::fs::rename(&tmp, path).await.map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned() -> BTreeMap<String, OwnedBackend> {
+        let server = |addr: &str, args: &str| OwnedServer {
+            addr: addr.parse().unwrap(),
+            port: 8080,
+            weight: 10,
+            args: args.into(),
+        };
+        let backend = OwnedBackend {
+            lines: vec![
+                "mode http".into(),
+                "balance roundrobin".into(),
+                "option httpchk".into(),
+                "http-check send meth GET uri /health ver HTTP/1.1 hdr Host 'a b'".into(),
+            ],
+            servers: BTreeMap::from([
+                ("_nomad-a".into(), server("10.0.0.1", "check inter 500ms")),
+                ("_nomad-b".into(), server("::1", "")),
+            ]),
+        };
+        BTreeMap::from([
+            ("default_web".into(), backend),
+            ("default_empty".into(), OwnedBackend::default()),
+        ])
+    }
+
+    #[test]
+    fn render_reads_back_identically() {
+        let state = Token::restricted("state", "/var/lib/h.state", "/._", 100).unwrap();
+        let text = render(&owned(), &state);
+        assert!(text.contains(
+            "\nbackend default_web\n    load-server-state-from-file local\n    server-state-file-name /var/lib/h.state\n    mode http\n"
+        ));
+        assert!(text.contains("    server _nomad-a 10.0.0.1:8080 weight 10 check inter 500ms\n"));
+        assert!(text.contains("    server _nomad-b [::1]:8080 weight 10\n"));
+        assert_eq!(parse(&text, Path::new("m.cfg")).unwrap(), owned());
+    }
+
+    #[test]
+    fn map_files_read_back() {
+        let mut got = Vec::new();
+        parse_map("a 10.0.0.1:80\n\nb /ready?x=1\n# c d\n", |k, v| {
+            got.push((k.to_string(), v.to_string()))
+        });
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), "10.0.0.1:80".to_string()),
+                ("b".to_string(), "/ready?x=1".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_lines_are_refused_with_their_line() {
+        let err = parse("global\n    daemon\n", Path::new("m.cfg")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.cfg:1: not a line the connector writes: \"global\""
+        );
+        let err = parse("backend b\n    server x nowhere\n", Path::new("m.cfg")).unwrap_err();
+        assert!(err.to_string().contains("m.cfg:2"), "{err}");
+    }
+
+    #[test]
+    fn state_file_keeps_only_managed_backends_with_their_configured_weight() {
+        let dump = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight\n\
+3 ops 1 s1 127.0.0.1 2 0 1 1\n\
+4 default_web 1 _nomad-a 10.0.0.1 2 8 10 0\n\
+4 default_web 2 _nomad-x 10.0.0.9 2 0 3 3\n";
+        let kept = state_file(dump, &owned());
+        assert_eq!(
+            kept,
+            "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight\n\
+4 default_web 1 _nomad-a 10.0.0.1 2 8 10 10\n\
+4 default_web 2 _nomad-x 10.0.0.9 2 0 3 3\n"
+        );
+        assert_eq!(
+            sibling(Path::new("/etc/h/m.cfg"), "candidate"),
+            PathBuf::from("/etc/h/.m.cfg.candidate")
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! The driver seam the planner uses: read the actual state, apply a change set.
+
+use super::error::Result;
+use super::validate::ConfigAlert;
+use crate::plan::{Actual, ChangeSet, Desired, Refusal, ServerChange, diff};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Something that runs HAProxy's backends for the connector.
+pub trait Driver: Send + Sync {
+    /// Reads what HAProxy runs: backends, servers and their states, plus
+    /// what the driver itself applied.
+    ///
+    /// # Errors
+    /// HAProxy cannot be reached or answers something unreadable.
+    fn actual(&self) -> impl Future<Output = Result<Actual>> + Send;
+
+    /// Applies `changes`, computed by [`diff`] from `desired` and a recent
+    /// [`Driver::actual`].
+    ///
+    /// # Guarantees
+    /// Server changes never reload HAProxy. Backend changes reload at most
+    /// once per call, after the render passes `haproxy -c`; a failed
+    /// validation or reload leaves the old config serving and is reported
+    /// in [`ApplyReport::reload`], not as an error.
+    ///
+    /// # Errors
+    /// HAProxy cannot be reached, or a managed file cannot be written.
+    fn apply(
+        &self,
+        desired: &Desired,
+        changes: &ChangeSet,
+    ) -> impl Future<Output = Result<ApplyReport>> + Send;
+
+    /// One reconcile pass: [`Driver::actual`], [`diff`], [`Driver::apply`].
+    ///
+    /// # Errors
+    /// As [`Driver::actual`] and [`Driver::apply`].
+    fn sync(&self, desired: &Desired) -> impl Future<Output = Result<ApplyReport>> + Send {
+        async move {
+            let actual = self.actual().await?;
+            let changes = diff(desired, &actual);
+            self.apply(desired, &changes).await
+        }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Server changes HAProxy applied.
+    pub applied: Vec<ServerChange>,
+    /// Server changes HAProxy did not apply, with its reply.
+    pub failed: Vec<ChangeFailure>,
+    /// What the connector or HAProxy refused.
+    pub refusals: Vec<Refusal>,
+    /// Server changes left for later: their backend awaits its reload.
+    pub waiting: usize,
+    /// The reload, if one was wanted.
+    pub reload: ReloadOutcome,
+    /// Apply again after this long (a drain ends, a reload window closes,
+    /// a failed change is retried), even if nothing else happens.
+    pub requeue_after: Option<Duration>,
+}
+
+impl ApplyReport {
+    pub(super) fn requeue(&mut self, after: Duration) {
+        self.requeue_after = Some(self.requeue_after.map_or(after, |d| d.min(after)));
+    }
+}
+
+/// A server change HAProxy did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeFailure {
+    /// The change.
+    pub change: ServerChange,
+    /// The command that failed.
+    pub command: String,
+    /// HAProxy's reply (or why the command was never sent).
+    pub reply: String,
+}
+
+/// What became of the reload a change set asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// No backend-level change.
+    #[default]
+    NotNeeded,
+    /// Coalescing a burst: the reload happens on an apply after this long.
+    Deferred(Duration),
+    /// Reloaded; the new worker answers.
+    Done {
+        /// The new worker's PID.
+        worker_pid: u32,
+        /// The backends the reload created, changed or removed.
+        backends: Vec<String>,
+    },
+    /// The render failed `haproxy -c`; the old config keeps serving.
+    Rejected {
+        /// HAProxy's alerts, with file and line.
+        alerts: Vec<ConfigAlert>,
+        /// Where the rejected render is kept.
+        kept_at: PathBuf,
+    },
+    /// The reload failed; the old worker keeps serving.
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+}

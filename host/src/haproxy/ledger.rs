@@ -1,0 +1,284 @@
+//! The ledger: what the driver has applied, i.e. the content of the managed files.
+//!
+//! The managed config file is rendered from it, the Host and URI maps too, and
+//! `actual()` reads from it what HAProxy cannot report (a backend's check
+//! lines, a server's check arguments). Its text comes only from joined
+//! [`Token`](super::syntax::Token)s or from the managed file the driver wrote.
+
+use crate::plan::{
+    BackendChange, ChangeSet, Desired, MapEntries, ServerAction, ServerChange, ServerSpec,
+};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// What the driver has applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    /// Connector-owned backends: the managed config file.
+    pub dynamic: BTreeMap<String, OwnedBackend>,
+    /// The connector's servers in operator backends (kept in memory only:
+    /// no config file may hold them, see `docs/haproxy-driver.md`).
+    pub custom: BTreeMap<String, BTreeMap<String, OwnedServer>>,
+    /// Every server's entries in the Host and URI maps, by server name
+    /// (server names are unique across backends): the map files.
+    pub maps: BTreeMap<String, MapEntries>,
+}
+
+/// A connector-owned backend as written in the managed file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedBackend {
+    /// Its section lines (`BackendSpec::fingerprint`).
+    pub lines: Vec<String>,
+    /// Its servers.
+    pub servers: BTreeMap<String, OwnedServer>,
+}
+
+/// A server as applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedServer {
+    /// Address.
+    pub addr: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Weight.
+    pub weight: u16,
+    /// Static arguments (`ServerSpec::fingerprint`).
+    pub args: String,
+}
+
+impl OwnedServer {
+    fn from_spec(spec: &ServerSpec) -> OwnedServer {
+        OwnedServer {
+            addr: spec.addr,
+            port: spec.port,
+            weight: spec.weight,
+            args: spec.fingerprint(),
+        }
+    }
+}
+
+impl Ledger {
+    /// The applied server, in whichever class of backend.
+    pub fn server(&self, backend: &str, server: &str) -> Option<&OwnedServer> {
+        match self.dynamic.get(backend) {
+            Some(owned) => owned.servers.get(server),
+            None => self.custom.get(backend)?.get(server),
+        }
+    }
+
+    fn servers_mut(&mut self, backend: &str) -> &mut BTreeMap<String, OwnedServer> {
+        match self.dynamic.get_mut(backend) {
+            Some(owned) => &mut owned.servers,
+            None => self.custom.entry(backend.to_string()).or_default(),
+        }
+    }
+
+    /// Records a change HAProxy applied.
+    pub fn record(&mut self, change: &ServerChange) {
+        let name = &change.server;
+        match &change.action {
+            ServerAction::Add(spec) | ServerAction::Replace(spec) | ServerAction::SetMaps(spec) => {
+                self.set_maps(name, spec.map_entries());
+            }
+            ServerAction::Remove => {
+                self.maps.remove(name);
+            }
+            _ => {}
+        }
+        let servers = self.servers_mut(&change.backend);
+        match &change.action {
+            ServerAction::Add(spec) | ServerAction::Replace(spec) => {
+                servers.insert(name.clone(), OwnedServer::from_spec(spec));
+            }
+            ServerAction::Readdress(spec) => {
+                if let Some(s) = servers.get_mut(name) {
+                    s.addr = spec.addr;
+                    s.port = spec.port;
+                }
+            }
+            ServerAction::SetWeight(w) => {
+                if let Some(s) = servers.get_mut(name) {
+                    s.weight = *w;
+                }
+            }
+            ServerAction::Enable(spec) => {
+                if let Some(s) = servers.get_mut(name) {
+                    s.weight = spec.weight;
+                }
+            }
+            ServerAction::Remove => {
+                servers.remove(name);
+            }
+            ServerAction::SetMaps(_) | ServerAction::Undrain | ServerAction::Drain => {}
+        }
+        if self
+            .custom
+            .get(&change.backend)
+            .is_some_and(BTreeMap::is_empty)
+        {
+            self.custom.remove(&change.backend);
+        }
+    }
+
+    fn set_maps(&mut self, server: &str, entries: MapEntries) {
+        if entries.is_empty() {
+            self.maps.remove(server);
+        } else {
+            self.maps.insert(server.to_string(), entries);
+        }
+    }
+
+    /// Learns what a fresh ledger cannot know from the managed file: the
+    /// connector's servers in operator backends that already run (after a
+    /// connector restart), with the arguments they are wanted with.
+    pub fn adopt(&mut self, desired: &Desired, changes: &ChangeSet) {
+        let pending = |backend: &str, server: &str| {
+            changes
+                .servers
+                .iter()
+                .any(|c| c.backend == backend && c.server == server)
+        };
+        for spec in desired.backends.values() {
+            let refused = changes.refusals.iter().any(|r| r.backend() == spec.name);
+            if refused || self.dynamic.contains_key(&spec.name) {
+                continue;
+            }
+            for want in spec.servers.values() {
+                if self.server(&spec.name, &want.name).is_none() && !pending(&spec.name, &want.name)
+                {
+                    self.servers_mut(&spec.name)
+                        .insert(want.name.clone(), OwnedServer::from_spec(want));
+                }
+            }
+        }
+    }
+
+    /// The ledger a reload writes: the changed backends take their desired
+    /// lines, and their servers their desired static arguments; addresses
+    /// and weights stay as HAProxy runs them (the runtime phase changes
+    /// those), so the state file dumped before the reload still matches.
+    pub fn for_reload(&self, desired: &Desired, changes: &[BackendChange]) -> Ledger {
+        let mut next = self.clone();
+        for change in changes {
+            let name = change.backend();
+            if let BackendChange::Delete(_) = change {
+                next.dynamic.remove(name);
+                continue;
+            }
+            let Some(spec) = desired.backends.get(name) else {
+                continue;
+            };
+            let owned = next.dynamic.entry(name.to_string()).or_default();
+            owned.lines = spec.fingerprint();
+            for (server, have) in &mut owned.servers {
+                if let Some(want) = spec.servers.get(server) {
+                    have.args = want.fingerprint();
+                }
+            }
+        }
+        next
+    }
+
+    /// The Host map file: `server-name address:port` per line.
+    pub fn host_map(&self) -> String {
+        self.map_text(|e| e.host.as_deref())
+    }
+
+    /// The URI map file: `server-name check-uri` per line.
+    pub fn uri_map(&self) -> String {
+        self.map_text(|e| e.uri.as_deref())
+    }
+
+    fn map_text(&self, value: impl Fn(&MapEntries) -> Option<&str>) -> String {
+        let mut text = String::new();
+        for (name, entries) in &self.maps {
+            if let Some(v) = value(entries) {
+                text.push_str(name);
+                text.push(' ');
+                text.push_str(v);
+                text.push('\n');
+            }
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::BackendSpec;
+
+    fn spec(name: &str) -> ServerSpec {
+        let mut s = ServerSpec::new(name, "10.0.0.1".parse().unwrap(), 80);
+        s.host_entry = true;
+        s
+    }
+
+    fn change(backend: &str, server: &str, action: ServerAction) -> ServerChange {
+        ServerChange {
+            backend: backend.into(),
+            server: server.into(),
+            action,
+        }
+    }
+
+    #[test]
+    fn records_changes_per_class() {
+        let mut ledger = Ledger::default();
+        ledger.dynamic.insert("own".into(), OwnedBackend::default());
+        ledger.record(&change(
+            "own",
+            "_nomad-a",
+            ServerAction::Add(spec("_nomad-a")),
+        ));
+        ledger.record(&change(
+            "op",
+            "_nomad-b",
+            ServerAction::Add(spec("_nomad-b")),
+        ));
+        ledger.record(&change("own", "_nomad-a", ServerAction::SetWeight(7)));
+        assert_eq!(ledger.server("own", "_nomad-a").unwrap().weight, 7);
+        assert!(ledger.server("op", "_nomad-b").is_some());
+        assert_eq!(
+            ledger.host_map(),
+            "_nomad-a 10.0.0.1:80\n_nomad-b 10.0.0.1:80\n"
+        );
+        assert_eq!(ledger.uri_map(), "");
+        ledger.record(&change("op", "_nomad-b", ServerAction::Remove));
+        assert!(ledger.custom.is_empty());
+        assert_eq!(ledger.host_map(), "_nomad-a 10.0.0.1:80\n");
+    }
+
+    #[test]
+    fn reload_ledger_takes_desired_lines_and_args_but_keeps_runtime_values() {
+        let mut ledger = Ledger::default();
+        ledger.dynamic.insert("own".into(), OwnedBackend::default());
+        ledger.record(&change(
+            "own",
+            "_nomad-a",
+            ServerAction::Add(spec("_nomad-a")),
+        ));
+        let mut want = BackendSpec::dynamic("own");
+        let mut a = spec("_nomad-a");
+        a.weight = 50;
+        a.backup = true;
+        want.insert(a);
+        let mut desired = Desired::default();
+        desired.insert(want.clone());
+        let update = BackendChange::Update {
+            backend: "own".into(),
+            lines_changed: true,
+            servers_changed: vec!["_nomad-a".into()],
+        };
+        let next = ledger.for_reload(&desired, &[update]);
+        let owned = &next.dynamic["own"];
+        assert_eq!(owned.lines, want.fingerprint());
+        assert_eq!(owned.servers["_nomad-a"].args, "backup");
+        assert_eq!(
+            owned.servers["_nomad-a"].weight, 1,
+            "weight changes at runtime"
+        );
+        let gone = next.for_reload(&desired, &[BackendChange::Delete("own".into())]);
+        assert!(gone.dynamic.is_empty());
+    }
+}

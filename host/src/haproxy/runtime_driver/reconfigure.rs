@@ -1,0 +1,129 @@
+//! The reload step of the runtime driver: render, `haproxy -c`, state dump, reload, confirm.
+
+use super::{RuntimeDriver, State};
+use crate::haproxy::actual::{parse_backends, parse_servers_state};
+use crate::haproxy::config_file::{self, sibling, write_atomic};
+use crate::haproxy::error::{Error, Result};
+use crate::haproxy::reload::{self, Reloaded};
+use crate::haproxy::validate;
+use crate::plan::{BackendChange, Desired, OpState};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+impl RuntimeDriver {
+    /// Renders, validates, dumps the states and reloads; returns the
+    /// operator-backend servers that were UP just before (to restore them).
+    pub(super) async fn reload(
+        &self,
+        st: &mut State,
+        desired: &Desired,
+        changes: &[BackendChange],
+    ) -> Result<(Reloaded, BTreeSet<(String, String)>)> {
+        let next = st.ledger.for_reload(desired, changes);
+        let text = config_file::render(&next.dynamic, &self.state_file);
+        if let Some((render, alerts, kept_at)) = &st.rejected
+            && *render == text
+        {
+            return Err(Error::ValidationFailed {
+                alerts: alerts.clone(),
+                kept_at: kept_at.clone(),
+            });
+        }
+        let managed = &self.config.managed_config;
+        let candidate = sibling(managed, "candidate");
+        write_atomic(&candidate, &text).await?;
+        let checked = validate::check(
+            &self.config.haproxy_bin,
+            &self.config.operator_configs,
+            &candidate,
+            self.config.reload_timeout(),
+        )
+        .await;
+        if let Err(e) = checked {
+            return Err(self.rejected(st, e, text, &candidate).await);
+        }
+        st.rejected = None;
+        let dump = self.stats_socket.send("show servers state").await?;
+        let restore_up = parse_servers_state(&dump)?
+            .into_iter()
+            .filter(|r| r.op == OpState::Up)
+            .filter(|r| {
+                st.ledger
+                    .custom
+                    .get(&r.backend)
+                    .is_some_and(|s| s.contains_key(&r.server))
+            })
+            .map(|r| (r.backend, r.server))
+            .collect();
+        let states = config_file::state_file(&dump, &next.dynamic);
+        write_atomic(&self.config.state_file, &states).await?;
+        tokio::fs::rename(&candidate, managed)
+            .await
+            .map_err(|source| Error::WriteFailed {
+                path: managed.clone(),
+                source,
+            })?;
+        self.write_maps(&next).await?;
+        let reloaded = match reload::reload(
+            &self.master,
+            &self.stats_socket,
+            self.config.reload_timeout(),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // HAProxy still runs the old config: so must the file.
+                write_atomic(
+                    managed,
+                    &config_file::render(&st.ledger.dynamic, &self.state_file),
+                )
+                .await?;
+                self.stats.update(|s| s.reloads_failed += 1);
+                return Err(e);
+            }
+        };
+        st.ledger = next;
+        self.stats.update(|s| s.reloads += 1);
+        let running = parse_backends(&self.stats_socket.send("show backend").await?);
+        let missing: Vec<String> = st
+            .ledger
+            .dynamic
+            .keys()
+            .filter(|b| !running.contains(b))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::ManagedFileNotLoaded {
+                path: managed.clone(),
+                missing,
+            });
+        }
+        Ok((reloaded, restore_up))
+    }
+
+    /// Keeps a refused render for inspection, logs and counts it.
+    async fn rejected(&self, st: &mut State, e: Error, text: String, candidate: &Path) -> Error {
+        let Error::ValidationFailed { mut alerts, .. } = e else {
+            let _ = tokio::fs::remove_file(candidate).await;
+            return e;
+        };
+        let kept_at = sibling(&self.config.managed_config, "rejected");
+        if tokio::fs::rename(candidate, &kept_at).await.is_ok() {
+            let shown = candidate.to_string_lossy();
+            for alert in &mut alerts {
+                if alert.file.as_deref() == Some(&*shown) {
+                    alert.file = Some(kept_at.to_string_lossy().into_owned());
+                }
+            }
+        }
+        self.stats.update(|s| s.validations_failed += 1);
+        let e = Error::ValidationFailed {
+            alerts: alerts.clone(),
+            kept_at: kept_at.clone(),
+        };
+        tracing::error!(error = %e, "managed config refused; HAProxy keeps the old one");
+        st.rejected = Some((text, alerts, kept_at));
+        e
+    }
+}

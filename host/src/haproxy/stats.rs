@@ -1,0 +1,47 @@
+//! Counters of the HAProxy driver: reloads, validations, batches, changes.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The driver's counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    inner: Mutex<Snapshot>,
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Confirmed reloads.
+    pub reloads: u64,
+    /// Reloads that HAProxy failed or that showed no new worker.
+    pub reloads_failed: u64,
+    /// Renders refused by `haproxy -c` (the old config kept serving).
+    pub validations_failed: u64,
+    /// Applies that deferred their reload to coalesce a burst.
+    pub reloads_deferred: u64,
+    /// Runtime API batches sent (one connection each).
+    pub batches: u64,
+    /// Runtime API commands sent.
+    pub commands: u64,
+    /// Server changes applied, by verb.
+    pub applied: BTreeMap<&'static str, u64>,
+    /// Server changes that failed, by verb.
+    pub failed: BTreeMap<&'static str, u64>,
+    /// Refusals reported (from the plan or from HAProxy).
+    pub refusals: u64,
+}
+
+impl Stats {
+    /// Updates the counters.
+    pub(super) fn update(&self, f: impl FnOnce(&mut Snapshot)) {
+        if let Ok(mut s) = self.inner.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}

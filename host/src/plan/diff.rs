@@ -1,0 +1,604 @@
+//! `diff(desired, actual)`: the changes that make HAProxy run the desired state.
+//!
+//! Pure and level-triggered: the same function serves start-up, every event
+//! and every resync, so a server an operator deleted, an HAProxy restart that
+//! lost runtime state or a missed event all heal on the next pass.
+//!
+//! Decisions:
+//! - A server's static arguments (check, `maxconn`, `backup`) cannot change
+//!   at runtime on 2.6 (only `check-port`/`check-addr` can, which covers too
+//!   little). In a connector-owned backend the change becomes a reload: the
+//!   server keeps its state (the state file restores it), keeps serving and
+//!   keeps its sessions. Re-adding it instead would drop its sessions and
+//!   keep it out of rotation until its first passing check, and a job update
+//!   changes the check of every instance at once, so the whole backend would
+//!   go dark. In an operator's backend no reload can write the server, so it
+//!   is replaced (deleted and added again).
+//! - A server in maintenance that should serve is enabled the safe way (no
+//!   traffic before a passing check), even when an operator set it.
+//! - A server nobody wants drains for the grace period, then is removed; a
+//!   server already in maintenance is removed at once.
+
+use super::change::{BackendChange, ChangeSet, Refusal, ServerAction, ServerChange};
+use super::model::{
+    Actual, ActualBackend, ActualServer, BackendClass, BackendSpec, Desired, owns_server,
+};
+use crate::haproxy::names;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// HAProxy's largest weight.
+const MAX_WEIGHT: u16 = 256;
+
+/// The changes that turn `actual` into `desired`.
+pub fn diff(desired: &Desired, actual: &Actual) -> ChangeSet {
+    let mut out = ChangeSet::default();
+    for spec in desired.backends.values() {
+        let current = actual.backends.get(&spec.name);
+        if let Some(refusal) = refuse_backend(spec, current) {
+            out.refusals.push(refusal);
+            continue;
+        }
+        match spec.class {
+            BackendClass::Dynamic => dynamic_backend(spec, current, actual.drain_grace, &mut out),
+            BackendClass::Custom => {
+                if let Some(current) = current {
+                    servers(spec, current, actual.drain_grace, &mut out);
+                }
+            }
+        }
+    }
+    for backend in actual.backends.values() {
+        if desired.backends.contains_key(&backend.name) {
+            continue;
+        }
+        let mut left = 0;
+        for server in backend.servers.values() {
+            if owns_server(backend, &server.name) {
+                retire(backend, server, actual.drain_grace, &mut out);
+                left += 1;
+            }
+        }
+        if backend.managed.is_some() && left == 0 {
+            out.backends
+                .push(BackendChange::Delete(backend.name.clone()));
+        }
+    }
+    out
+}
+
+fn refuse_backend(spec: &BackendSpec, current: Option<&ActualBackend>) -> Option<Refusal> {
+    let backend = spec.name.clone();
+    if !names::is_valid(&spec.name) {
+        return Some(Refusal::InvalidName {
+            name: backend.clone(),
+            backend,
+        });
+    }
+    match (spec.class, current) {
+        (BackendClass::Dynamic, Some(b)) if b.managed.is_none() => {
+            Some(Refusal::NameCollision { backend })
+        }
+        (BackendClass::Custom, Some(b)) if b.managed.is_some() => {
+            Some(Refusal::ClassConflict { backend })
+        }
+        (BackendClass::Custom, None) => Some(Refusal::NoSuchBackend { backend }),
+        (BackendClass::Custom, Some(b)) if !b.running => Some(Refusal::NoSuchBackend { backend }),
+        _ => None,
+    }
+}
+
+fn dynamic_backend(
+    spec: &BackendSpec,
+    current: Option<&ActualBackend>,
+    grace: Duration,
+    out: &mut ChangeSet,
+) {
+    let Some(current) = current.filter(|b| b.running) else {
+        // Created by the next reload; its servers are added at runtime
+        // afterwards (the driver skips servers of a backend not running),
+        // so even they take no traffic before their first passing check.
+        out.backends.push(BackendChange::Create(spec.name.clone()));
+        let empty = ActualBackend::default();
+        servers(spec, &empty, grace, out);
+        return;
+    };
+    let lines_changed = current.managed.as_ref() != Some(&spec.fingerprint());
+    let servers_changed = servers(spec, current, grace, out);
+    if lines_changed || !servers_changed.is_empty() {
+        out.backends.push(BackendChange::Update {
+            backend: spec.name.clone(),
+            lines_changed,
+            servers_changed,
+        });
+    }
+}
+
+/// Diffs the servers of one backend; returns the servers whose static
+/// arguments changed in a connector-owned backend (they need a reload).
+fn servers(
+    spec: &BackendSpec,
+    current: &ActualBackend,
+    grace: Duration,
+    out: &mut ChangeSet,
+) -> Vec<String> {
+    let mut refused = BTreeSet::new();
+    let mut static_changed = Vec::new();
+    for want in spec.servers.values() {
+        if let Some(refusal) = refuse_server(spec, want) {
+            refused.insert(want.name.clone());
+            out.refusals.push(refusal);
+            continue;
+        }
+        let change = |action| ServerChange {
+            backend: spec.name.clone(),
+            server: want.name.clone(),
+            action,
+        };
+        let Some(have) = current.servers.get(&want.name) else {
+            out.servers.push(change(ServerAction::Add(want.clone())));
+            continue;
+        };
+        let args_changed = have
+            .applied
+            .as_ref()
+            .is_some_and(|applied| *applied != want.fingerprint());
+        if args_changed && spec.class == BackendClass::Custom {
+            out.servers
+                .push(change(ServerAction::Replace(want.clone())));
+            continue;
+        }
+        if args_changed {
+            static_changed.push(want.name.clone());
+        }
+        if have.addr != Some(want.addr) || have.port != want.port {
+            out.servers
+                .push(change(ServerAction::Readdress(want.clone())));
+        }
+        if have.maps != want.map_entries() {
+            out.servers
+                .push(change(ServerAction::SetMaps(want.clone())));
+        }
+        if have.admin.maint {
+            // Enabling sets the weight too.
+            out.servers.push(change(ServerAction::Enable(want.clone())));
+            continue;
+        }
+        if have.weight != want.weight {
+            out.servers
+                .push(change(ServerAction::SetWeight(want.weight)));
+        }
+        if have.admin.drain {
+            out.servers.push(change(ServerAction::Undrain));
+        }
+    }
+    for have in current.servers.values() {
+        if !spec.servers.contains_key(&have.name)
+            && !refused.contains(&have.name)
+            && owns_server(current, &have.name)
+        {
+            retire(current, have, grace, out);
+        }
+    }
+    static_changed
+}
+
+fn refuse_server(spec: &BackendSpec, want: &super::model::ServerSpec) -> Option<Refusal> {
+    let backend = spec.name.clone();
+    let server = want.name.clone();
+    if !names::is_valid(&want.name) {
+        return Some(Refusal::InvalidName {
+            backend,
+            name: server,
+        });
+    }
+    if spec.class == BackendClass::Custom && !names::is_connector_server(&want.name) {
+        return Some(Refusal::NotConnectorServer { backend, server });
+    }
+    if want.weight > MAX_WEIGHT {
+        return Some(Refusal::WeightOutOfRange {
+            backend,
+            server,
+            weight: want.weight,
+        });
+    }
+    None
+}
+
+/// A server nobody wants: drain it, wait out the grace period, remove it.
+fn retire(backend: &ActualBackend, have: &ActualServer, grace: Duration, out: &mut ChangeSet) {
+    let change = |action| ServerChange {
+        backend: backend.name.clone(),
+        server: have.name.clone(),
+        action,
+    };
+    if have.admin.maint || (grace.is_zero() && !have.admin.drain) {
+        out.servers.push(change(ServerAction::Remove));
+    } else if have.admin.drain {
+        let drained = have.drained_for.unwrap_or_default();
+        if drained >= grace {
+            out.servers.push(change(ServerAction::Remove));
+        } else {
+            out.requeue(grace - drained);
+        }
+    } else {
+        out.servers.push(change(ServerAction::Drain));
+        out.requeue(grace);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::haproxy::syntax::Token;
+    use crate::plan::model::{AdminState, ServerSpec};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const GRACE: Duration = Duration::from_secs(30);
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+    }
+
+    fn server(name: &str, last: u8) -> ServerSpec {
+        let mut s = ServerSpec::new(names::server_name(name), ip(last), 8080);
+        s.check_args = vec![Token::keyword("check")];
+        s
+    }
+
+    fn running(spec: &ServerSpec) -> ActualServer {
+        ActualServer {
+            applied: Some(spec.fingerprint()),
+            maps: spec.map_entries(),
+            ..ActualServer::new(&spec.name, spec.addr, spec.port)
+        }
+    }
+
+    fn backend(name: &str, servers: &[ServerSpec]) -> BackendSpec {
+        let mut b = BackendSpec::dynamic(name);
+        for s in servers {
+            b.insert(s.clone());
+        }
+        b
+    }
+
+    fn desired(backends: &[BackendSpec]) -> Desired {
+        let mut d = Desired::default();
+        for b in backends {
+            d.insert(b.clone());
+        }
+        d
+    }
+
+    /// The actual state that matches `spec` exactly.
+    fn applied(spec: &BackendSpec) -> ActualBackend {
+        ActualBackend {
+            name: spec.name.clone(),
+            running: true,
+            managed: (spec.class == BackendClass::Dynamic).then(|| spec.fingerprint()),
+            servers: spec
+                .servers
+                .values()
+                .map(|s| (s.name.clone(), running(s)))
+                .collect(),
+        }
+    }
+
+    fn actual(backends: &[ActualBackend]) -> Actual {
+        Actual {
+            backends: backends
+                .iter()
+                .map(|b| (b.name.clone(), b.clone()))
+                .collect(),
+            drain_grace: GRACE,
+        }
+    }
+
+    fn operator(name: &str, servers: &[&str]) -> ActualBackend {
+        ActualBackend {
+            name: name.into(),
+            running: true,
+            managed: None,
+            servers: servers
+                .iter()
+                .map(|s| (s.to_string(), ActualServer::new(*s, ip(99), 80)))
+                .collect(),
+        }
+    }
+
+    fn verbs(changes: &ChangeSet) -> Vec<(String, &'static str)> {
+        changes
+            .servers
+            .iter()
+            .map(|c| (c.server.clone(), c.action.verb()))
+            .collect()
+    }
+
+    #[test]
+    fn diff_should_be_empty_when_actual_matches() {
+        let b = backend("default_web", &[server("a", 1), server("b", 2)]);
+        let changes = diff(&desired(std::slice::from_ref(&b)), &actual(&[applied(&b)]));
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(changes.refusals.is_empty());
+        assert_eq!(changes.requeue_after, None);
+    }
+
+    #[test]
+    fn diff_should_create_new_backend_and_add_its_servers() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let changes = diff(&desired(&[b]), &actual(&[]));
+        assert_eq!(
+            changes.backends,
+            vec![BackendChange::Create("default_web".into())]
+        );
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "add")]);
+    }
+
+    #[test]
+    fn diff_should_add_missing_server_without_reload() {
+        let b = backend("default_web", &[server("a", 1), server("b", 2)]);
+        let mut have = applied(&b);
+        have.servers.remove("_nomad-b");
+        let changes = diff(&desired(&[b]), &actual(&[have]));
+        assert!(!changes.needs_reload());
+        assert_eq!(verbs(&changes), vec![("_nomad-b".into(), "add")]);
+    }
+
+    #[test]
+    fn diff_should_drain_removed_server_then_remove_after_grace() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let gone = server("b", 2);
+        let mut have = applied(&b);
+        have.servers.insert(gone.name.clone(), running(&gone));
+        let want = desired(&[b]);
+        let changes = diff(&want, &actual(&[have.clone()]));
+        assert_eq!(verbs(&changes), vec![("_nomad-b".into(), "drain")]);
+        assert_eq!(changes.requeue_after, Some(GRACE));
+
+        let draining = have.servers.get_mut("_nomad-b").unwrap();
+        draining.admin.drain = true;
+        draining.drained_for = Some(Duration::from_secs(10));
+        let changes = diff(&want, &actual(&[have.clone()]));
+        assert!(changes.is_empty());
+        assert_eq!(changes.requeue_after, Some(Duration::from_secs(20)));
+
+        have.servers.get_mut("_nomad-b").unwrap().drained_for = Some(GRACE);
+        let changes = diff(&want, &actual(&[have]));
+        assert_eq!(verbs(&changes), vec![("_nomad-b".into(), "remove")]);
+    }
+
+    #[test]
+    fn diff_should_cancel_drain_when_instance_comes_back() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let mut have = applied(&b);
+        let a = have.servers.get_mut("_nomad-a").unwrap();
+        a.admin.drain = true;
+        a.drained_for = Some(Duration::from_secs(5));
+        let changes = diff(&desired(&[b]), &actual(&[have]));
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "undrain")]);
+    }
+
+    #[test]
+    fn diff_should_remove_at_once_without_grace_or_in_maint() {
+        let b = backend("default_web", &[]);
+        let gone = server("b", 2);
+        let mut have = applied(&b);
+        have.servers.insert(gone.name.clone(), running(&gone));
+        let mut now = actual(&[have.clone()]);
+        now.drain_grace = Duration::ZERO;
+        assert_eq!(
+            verbs(&diff(&desired(std::slice::from_ref(&b)), &now)),
+            vec![("_nomad-b".into(), "remove")]
+        );
+        have.servers.get_mut("_nomad-b").unwrap().admin = AdminState {
+            maint: true,
+            drain: false,
+        };
+        assert_eq!(
+            verbs(&diff(&desired(&[b]), &actual(&[have]))),
+            vec![("_nomad-b".into(), "remove")]
+        );
+    }
+
+    #[test]
+    fn diff_should_change_weight_and_address_at_runtime() {
+        let mut a = server("a", 1);
+        let b = backend("default_web", std::slice::from_ref(&a));
+        let have = applied(&b);
+        a.weight = 20;
+        a.addr = ip(7);
+        let changes = diff(&desired(&[backend("default_web", &[a])]), &actual(&[have]));
+        assert!(!changes.needs_reload());
+        assert_eq!(
+            verbs(&changes),
+            vec![
+                ("_nomad-a".into(), "readdress"),
+                ("_nomad-a".into(), "set-weight")
+            ]
+        );
+    }
+
+    #[test]
+    fn diff_should_rewrite_map_entries_at_runtime() {
+        let mut a = server("a", 1);
+        a.host_entry = true;
+        a.uri_entry = Some(Token::word("uri", "/health", 10).unwrap());
+        let have = applied(&backend("default_web", std::slice::from_ref(&a)));
+        a.uri_entry = Some(Token::word("uri", "/ready", 10).unwrap());
+        let changes = diff(
+            &desired(&[backend("default_web", std::slice::from_ref(&a))]),
+            &actual(std::slice::from_ref(&have)),
+        );
+        assert!(!changes.needs_reload(), "a new check URI needs no reload");
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "set-maps")]);
+        a.addr = ip(9);
+        let changes = diff(&desired(&[backend("default_web", &[a])]), &actual(&[have]));
+        assert_eq!(
+            verbs(&changes),
+            vec![
+                ("_nomad-a".into(), "readdress"),
+                ("_nomad-a".into(), "set-maps")
+            ]
+        );
+    }
+
+    #[test]
+    fn diff_should_enable_server_in_maint_the_safe_way() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let mut have = applied(&b);
+        have.servers.get_mut("_nomad-a").unwrap().admin.maint = true;
+        let changes = diff(&desired(&[b]), &actual(&[have]));
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "enable")]);
+    }
+
+    #[test]
+    fn diff_should_reload_for_backend_check_change() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let have = applied(&b);
+        let mut changed = b.clone();
+        changed.check = vec![vec![Token::keyword("option"), Token::keyword("httpchk")]];
+        let changes = diff(&desired(&[changed]), &actual(&[have]));
+        assert_eq!(
+            changes.backends,
+            vec![BackendChange::Update {
+                backend: "default_web".into(),
+                lines_changed: true,
+                servers_changed: vec![],
+            }]
+        );
+        assert!(changes.servers.is_empty());
+    }
+
+    #[test]
+    fn diff_should_reload_for_server_check_args_in_own_backend() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let have = applied(&b);
+        let mut a = server("a", 1);
+        a.check_args
+            .extend([Token::keyword("inter"), Token::millis(500)]);
+        let changes = diff(&desired(&[backend("default_web", &[a])]), &actual(&[have]));
+        assert_eq!(
+            changes.backends,
+            vec![BackendChange::Update {
+                backend: "default_web".into(),
+                lines_changed: false,
+                servers_changed: vec!["_nomad-a".into()],
+            }]
+        );
+        assert!(changes.servers.is_empty(), "no re-add: {changes:?}");
+    }
+
+    #[test]
+    fn diff_should_replace_server_with_changed_args_in_custom_backend() {
+        let mut b = BackendSpec::custom("be_app");
+        b.insert(server("a", 1));
+        let mut have = applied(&b);
+        have.servers
+            .insert("web1".into(), ActualServer::new("web1", ip(9), 80));
+        let mut a = server("a", 1);
+        a.backup = true;
+        let mut want = BackendSpec::custom("be_app");
+        want.insert(a);
+        let changes = diff(&desired(&[want]), &actual(&[have]));
+        assert!(!changes.needs_reload());
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "replace")]);
+    }
+
+    #[test]
+    fn diff_should_leave_operator_servers_alone() {
+        let mut want = BackendSpec::custom("be_app");
+        want.insert(server("a", 1));
+        let have = operator("be_app", &["web1", "web2"]);
+        let changes = diff(&desired(&[want]), &actual(&[have]));
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "add")]);
+        let stale = operator("be_other", &["web1", "_nomad-old"]);
+        let changes = diff(&desired(&[]), &actual(&[stale]));
+        assert_eq!(verbs(&changes), vec![("_nomad-old".into(), "drain")]);
+        assert!(
+            changes.backends.is_empty(),
+            "never deletes an operator backend"
+        );
+    }
+
+    #[test]
+    fn diff_should_refuse_name_collision_with_operator_backend() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let changes = diff(&desired(&[b]), &actual(&[operator("default_web", &["x"])]));
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(
+            changes.refusals,
+            vec![Refusal::NameCollision {
+                backend: "default_web".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn diff_should_refuse_custom_backend_that_does_not_exist_or_is_ours() {
+        let mut want = BackendSpec::custom("be_app");
+        want.insert(server("a", 1));
+        let changes = diff(&desired(&[want.clone()]), &actual(&[]));
+        assert!(matches!(
+            changes.refusals[..],
+            [Refusal::NoSuchBackend { .. }]
+        ));
+        let ours = applied(&backend("be_app", &[]));
+        let changes = diff(&desired(&[want]), &actual(&[ours]));
+        assert!(matches!(
+            changes.refusals[..],
+            [Refusal::ClassConflict { .. }]
+        ));
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn diff_should_refuse_unowned_names_invalid_names_and_heavy_weights() {
+        let mut want = BackendSpec::custom("be_app");
+        want.insert(ServerSpec::new("web9", ip(1), 80));
+        let changes = diff(&desired(&[want]), &actual(&[operator("be_app", &["web9"])]));
+        assert!(matches!(
+            changes.refusals[..],
+            [Refusal::NotConnectorServer { .. }]
+        ));
+        assert!(changes.is_empty(), "never touches web9: {changes:?}");
+
+        let mut heavy = server("a", 1);
+        heavy.weight = 300;
+        let bad = backend("bad;name", &[]);
+        let changes = diff(
+            &desired(&[backend("default_web", &[heavy]), bad]),
+            &actual(&[]),
+        );
+        assert_eq!(changes.refusals.len(), 2, "{:?}", changes.refusals);
+        assert_eq!(changes.backends.len(), 1, "only default_web is created");
+        assert!(changes.servers.is_empty());
+    }
+
+    #[test]
+    fn diff_should_delete_unwanted_backend_once_empty() {
+        let b = backend("default_old", &[server("a", 1)]);
+        let changes = diff(&desired(&[]), &actual(&[applied(&b)]));
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "drain")]);
+        assert!(changes.backends.is_empty());
+        let empty = applied(&backend("default_old", &[]));
+        let changes = diff(&desired(&[]), &actual(&[empty]));
+        assert_eq!(
+            changes.backends,
+            vec![BackendChange::Delete("default_old".into())]
+        );
+    }
+
+    #[test]
+    fn diff_should_recreate_own_backend_lost_by_haproxy() {
+        let b = backend("default_web", &[server("a", 1)]);
+        let mut have = applied(&b);
+        have.running = false;
+        have.servers.clear();
+        let changes = diff(&desired(&[b]), &actual(&[have]));
+        assert_eq!(
+            changes.backends,
+            vec![BackendChange::Create("default_web".into())]
+        );
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "add")]);
+    }
+}

@@ -1,0 +1,352 @@
+//! A real HAProxy per test: master-worker mode, loopback only, its own temp dir.
+//!
+//! [`Haproxy::start`] writes an operator config (a stats socket at admin
+//! level, a frontend on a free port that routes by the `x-backend` request
+//! header, plus whatever sections the test adds), an empty managed file, and
+//! runs `haproxy -W -S <dir>/master.sock -f operator.cfg -f managed.cfg` as
+//! its own process group. Dropping the value kills the group.
+//!
+//! The helpers read HAProxy's own view (`show stat`, `show servers state`,
+//! `show proc`) with their own parsers, independent of the connector's.
+
+use haproxy_nomad_connector::haproxy;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// A running HAProxy and its files.
+pub struct Haproxy {
+    /// The temp dir holding every file and socket (removed on drop).
+    pub dir: TempDir,
+    /// The frontend's port on 127.0.0.1.
+    pub port: u16,
+    /// The operator's config (given to HAProxy first).
+    pub operator_cfg: PathBuf,
+    /// The connector's managed file (given second; starts empty).
+    pub managed_cfg: PathBuf,
+    /// The connector's state file.
+    pub state_file: PathBuf,
+    /// The Host map.
+    pub host_map: PathBuf,
+    /// The URI map.
+    pub uri_map: PathBuf,
+    /// The stats socket (admin level).
+    pub stats_socket: PathBuf,
+    /// The master socket.
+    pub master_socket: PathBuf,
+    child: Option<Child>,
+}
+
+/// One row of `show stat`, by column name (`pxname`, `svname`, `status`,
+/// `weight`, `check_status`, `addr`, …).
+pub type StatRow = BTreeMap<String, String>;
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Polls `probe` every 50 ms until it returns `Some`, or panics naming
+/// `what` after `timeout`. Never use it to assert a duration.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Haproxy {
+    /// Starts HAProxy with the base operator config plus `extra` (sections
+    /// appended verbatim, e.g. an operator backend), and waits until its
+    /// stats socket answers.
+    pub async fn start(extra: &str) -> Haproxy {
+        let dir = tempfile::Builder::new()
+            .prefix("hnc-haproxy-")
+            .tempdir()
+            .expect("temp dir");
+        let path = |name: &str| dir.path().join(name);
+        let port = free_port();
+        let mut haproxy = Haproxy {
+            port,
+            operator_cfg: path("operator.cfg"),
+            managed_cfg: path("managed.cfg"),
+            state_file: path("servers.state"),
+            host_map: path("hosts.map"),
+            uri_map: path("uris.map"),
+            stats_socket: path("admin.sock"),
+            master_socket: path("master.sock"),
+            child: None,
+            dir,
+        };
+        let config = format!("{}{extra}", base_config(&haproxy.stats_socket, port));
+        std::fs::write(&haproxy.operator_cfg, config).expect("write operator.cfg");
+        std::fs::write(&haproxy.managed_cfg, "").expect("write managed.cfg");
+        std::fs::write(&haproxy.host_map, "").expect("write hosts.map");
+        std::fs::write(&haproxy.uri_map, "").expect("write uris.map");
+        haproxy.spawn().await;
+        haproxy
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("haproxy.log"))
+            .expect("open haproxy.log");
+        let child = {
+            use std::os::unix::process::CommandExt;
+            Command::new("haproxy")
+                .arg("-W")
+                .arg("-S")
+                .arg(&self.master_socket)
+                .arg("-f")
+                .arg(&self.operator_cfg)
+                .arg("-f")
+                .arg(&self.managed_cfg)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log fd"))
+                .stderr(log)
+                .process_group(0)
+                .spawn()
+                .expect("haproxy is installed (tests/install-deps.sh)")
+        };
+        self.child = Some(child);
+        let (stats, master) = (self.stats_socket.clone(), self.master_socket.clone());
+        wait_until(
+            "HAProxy's stats and master sockets",
+            Duration::from_secs(15),
+            || {
+                let (stats, master) = (stats.clone(), master.clone());
+                async move {
+                    send(&stats, "show info")
+                        .await
+                        .ok()
+                        .filter(|i| i.contains("Pid:"))?;
+                    send(&master, "show proc")
+                        .await
+                        .ok()
+                        .filter(|p| p.contains(" master "))
+                }
+            },
+        )
+        .await;
+    }
+
+    /// A driver config for this HAProxy: no reload window, a 60 s drain,
+    /// the Host and URI maps set.
+    pub fn driver_config(&self) -> haproxy::Config {
+        haproxy::Config {
+            stats_socket: self.stats_socket.clone(),
+            master_socket: self.master_socket.clone(),
+            managed_config: self.managed_cfg.clone(),
+            state_file: self.state_file.clone(),
+            host_map: Some(self.host_map.clone()),
+            uri_map: Some(self.uri_map.clone()),
+            operator_configs: vec![self.operator_cfg.clone()],
+            haproxy_bin: "haproxy".into(),
+            drain_grace_ms: 60_000,
+            reload_delay_ms: 0,
+            socket_timeout_ms: 10_000,
+            reload_timeout_ms: 30_000,
+        }
+    }
+
+    /// Sends one command to the stats socket.
+    pub async fn cmd(&self, command: &str) -> String {
+        send(&self.stats_socket, command)
+            .await
+            .unwrap_or_else(|e| panic!("{command}: {e}\n{}", self.log()))
+    }
+
+    /// `show stat` rows of servers (not FRONTEND/BACKEND lines).
+    pub async fn stat(&self) -> Vec<StatRow> {
+        let csv = self.cmd("show stat").await;
+        let mut lines = csv.lines();
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("# ")
+            .split(',')
+            .map(String::from)
+            .collect();
+        lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(l.split(',').map(String::from))
+                    .collect::<StatRow>()
+            })
+            .filter(|r| !matches!(r["svname"].as_str(), "FRONTEND" | "BACKEND"))
+            .collect()
+    }
+
+    /// The `show stat` row of one server, if it exists.
+    pub async fn server(&self, backend: &str, server: &str) -> Option<StatRow> {
+        self.stat()
+            .await
+            .into_iter()
+            .find(|r| r["pxname"] == backend && r["svname"] == server)
+    }
+
+    /// The servers of a backend by name, with their `show stat` status.
+    pub async fn statuses(&self, backend: &str) -> BTreeMap<String, String> {
+        self.stat()
+            .await
+            .into_iter()
+            .filter(|r| r["pxname"] == backend)
+            .map(|r| (r["svname"].clone(), r["status"].clone()))
+            .collect()
+    }
+
+    /// `show servers state` rows of a backend, by column name.
+    pub async fn servers_state(&self, backend: &str) -> Vec<StatRow> {
+        let text = self.cmd(&format!("show servers state {backend}")).await;
+        let mut lines = text.lines().skip(1);
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("# ")
+            .split(' ')
+            .map(String::from)
+            .collect();
+        lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(l.split(' ').map(String::from))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The names of the backends HAProxy runs (`show backend`).
+    pub async fn backends(&self) -> Vec<String> {
+        self.cmd("show backend")
+            .await
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The master's reload count and failed-reload count (`show proc`).
+    pub async fn reloads(&self) -> (u32, u32) {
+        let text = send(&self.master_socket, "show proc")
+            .await
+            .unwrap_or_else(|e| panic!("show proc: {e}\n{}", self.log()));
+        let line = text
+            .lines()
+            .find(|l| l.contains(" master "))
+            .unwrap_or_else(|| panic!("no master line in {text:?}"));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let n = |s: &str| s.trim_end_matches(']').parse::<u32>().expect("a number");
+        (n(f[2]), n(f[4]))
+    }
+
+    /// HAProxy's own output so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
+    }
+
+    /// Kills the master and its workers (SIGKILL to the process group).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills HAProxy and starts it again from the same files and ports.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// Runs `haproxy -c` on the operator config plus the managed file, as
+    /// HAProxy loads them; returns whether it passes, and its output.
+    pub fn check_config(&self) -> (bool, String) {
+        let out = Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&self.operator_cfg)
+            .arg("-f")
+            .arg(&self.managed_cfg)
+            .output()
+            .expect("haproxy -c");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The base operator config.
+fn base_config(stats_socket: &Path, port: u16) -> String {
+    format!(
+        "global
+    stats socket {stats} mode 600 level admin
+    stats timeout 30s
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout check 2s
+
+frontend fe
+    bind 127.0.0.1:{port}
+    use_backend %[req.hdr(x-backend)]
+",
+        stats = stats_socket.display()
+    )
+}
+
+/// One command on a UNIX socket; returns the whole answer.
+pub async fn send(socket: &Path, command: &str) -> std::io::Result<String> {
+    let exchange = async {
+        let mut stream = UnixStream::connect(socket).await?;
+        stream.write_all(format!("{command}\n").as_bytes()).await?;
+        // The master socket answers only once it sees the end of input.
+        stream.shutdown().await?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await?;
+        Ok(out)
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "socket timed out"))?
+}
