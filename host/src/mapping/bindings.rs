@@ -4,9 +4,12 @@
 
 use hnc_core::model as m;
 
+// Borrowed parameter types: the host lowers the service and the check into
+// the guest straight from its own strings, without cloning them first.
 wasmtime::component::bindgen!({
     world: "mapper",
     path: "../wit",
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
 use haproxy_nomad::mapping::types as w;
@@ -16,50 +19,91 @@ pub const WIT_PACKAGE: &str = "haproxy-nomad:mapping";
 /// The semver-compatible version prefix of imports this host accepts.
 pub const WIT_COMPATIBLE: &str = "0.1.";
 
-pub(super) fn service_to_wit(s: &m::ServiceContext) -> w::ServiceContext {
+/// The string slices the borrowed WIT types point into (lists of strings
+/// are `&[&str]` there), built once per call.
+pub(super) struct Borrowed<'a> {
+    tags: Vec<&'a str>,
+    args: Vec<&'a str>,
+    header_values: Vec<Vec<&'a str>>,
+    /// The plugin's settings as the call takes them.
+    pub(super) settings: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Borrowed<'a> {
+    pub(super) fn new(
+        s: &'a m::ServiceContext,
+        c: &'a m::NomadCheck,
+        settings: &'a m::Settings,
+    ) -> Self {
+        let strs = |v: &'a [String]| v.iter().map(String::as_str).collect();
+        Borrowed {
+            tags: strs(&s.tags),
+            args: strs(&c.args),
+            header_values: c.headers.iter().map(|h| strs(&h.values)).collect(),
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The check's headers as WIT records.
+    pub(super) fn headers(&'a self, c: &'a m::NomadCheck) -> Vec<w::Header<'a>> {
+        c.headers
+            .iter()
+            .zip(&self.header_values)
+            .map(|(h, values)| w::Header {
+                name: &h.name,
+                values,
+            })
+            .collect()
+    }
+}
+
+pub(super) fn service_to_wit<'a>(
+    s: &'a m::ServiceContext,
+    b: &'a Borrowed<'a>,
+) -> w::ServiceContext<'a> {
     w::ServiceContext {
-        name: s.name.clone(),
-        namespace: s.namespace.clone(),
-        job: s.job.clone(),
-        group: s.group.clone(),
-        task: s.task.clone(),
-        provider: s.provider.clone(),
-        tags: s.tags.clone(),
-        address: s.address.clone(),
+        name: &s.name,
+        namespace: &s.namespace,
+        job: &s.job,
+        group: &s.group,
+        task: &s.task,
+        provider: &s.provider,
+        tags: &b.tags,
+        address: &s.address,
         port: s.port,
     }
 }
 
-pub(super) fn check_to_wit(c: &m::NomadCheck) -> w::NomadCheck {
+pub(super) fn check_to_wit<'a>(
+    c: &'a m::NomadCheck,
+    headers: &'a [w::Header<'a>],
+    b: &'a Borrowed<'a>,
+) -> w::NomadCheck<'a> {
     w::NomadCheck {
-        name: c.name.clone(),
-        check_type: c.check_type.clone(),
-        path: c.path.clone(),
-        method: c.method.clone(),
-        protocol: c.protocol.clone(),
-        headers: c
-            .headers
-            .iter()
-            .map(|h| w::Header {
-                name: h.name.clone(),
-                values: h.values.clone(),
-            })
-            .collect(),
-        body: c.body.clone(),
-        port_label: c.port_label.clone(),
+        name: &c.name,
+        check_type: &c.check_type,
+        path: &c.path,
+        method: &c.method,
+        protocol: &c.protocol,
+        headers,
+        body: &c.body,
+        port_label: &c.port_label,
         check_port: c.check_port,
         interval_ms: c.interval_ms,
         timeout_ms: c.timeout_ms,
         tls_skip_verify: c.tls_skip_verify,
-        tls_server_name: c.tls_server_name.clone(),
-        grpc_service: c.grpc_service.clone(),
+        tls_server_name: &c.tls_server_name,
+        grpc_service: &c.grpc_service,
         grpc_use_tls: c.grpc_use_tls,
-        command: c.command.clone(),
-        args: c.args.clone(),
+        command: &c.command,
+        args: &b.args,
         success_before_passing: c.success_before_passing,
         failures_before_critical: c.failures_before_critical,
         failures_before_warning: c.failures_before_warning,
-        on_update: c.on_update.clone(),
+        on_update: &c.on_update,
     }
 }
 

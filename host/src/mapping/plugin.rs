@@ -139,11 +139,13 @@ impl Plugin {
         warm.store
             .set_fuel(self.limits.fuel)
             .map_err(|e| CallError::Host(format!("{e:#}")))?;
+        let borrowed = bindings::Borrowed::new(service, check, settings);
+        let headers = borrowed.headers(check);
         let result = warm.mapper.call_map_check(
             &mut warm.store,
-            &bindings::service_to_wit(service),
-            &bindings::check_to_wit(check),
-            settings,
+            bindings::service_to_wit(service, &borrowed),
+            bindings::check_to_wit(check, &headers, &borrowed),
+            &borrowed.settings,
         );
         let outcome = match result {
             Err(e) => return Err(self.classify(e, Stage::Call)),
