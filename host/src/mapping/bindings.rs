@@ -60,6 +60,16 @@ impl<'a> Borrowed<'a> {
     }
 }
 
+/// Nomad's empty value as WIT's `none`: nothing to copy into the guest.
+fn opt(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// An empty list as `none`, for the same reason.
+fn opt_list<T>(v: &[T]) -> Option<&[T]> {
+    (!v.is_empty()).then_some(v)
+}
+
 pub(super) fn service_to_wit<'a>(
     s: &'a m::ServiceContext,
     b: &'a Borrowed<'a>,
@@ -69,7 +79,7 @@ pub(super) fn service_to_wit<'a>(
         namespace: &s.namespace,
         job: &s.job,
         group: &s.group,
-        task: &s.task,
+        task: opt(&s.task),
         provider: &s.provider,
         tags: &b.tags,
         address: &s.address,
@@ -86,24 +96,24 @@ pub(super) fn check_to_wit<'a>(
         name: &c.name,
         check_type: &c.check_type,
         path: &c.path,
-        method: &c.method,
-        protocol: &c.protocol,
-        headers,
-        body: &c.body,
-        port_label: &c.port_label,
+        method: opt(&c.method),
+        protocol: opt(&c.protocol),
+        headers: opt_list(headers),
+        body: opt(&c.body),
+        port_label: opt(&c.port_label),
         check_port: c.check_port,
         interval_ms: c.interval_ms,
         timeout_ms: c.timeout_ms,
         tls_skip_verify: c.tls_skip_verify,
-        tls_server_name: &c.tls_server_name,
-        grpc_service: &c.grpc_service,
+        tls_server_name: opt(&c.tls_server_name),
+        grpc_service: opt(&c.grpc_service),
         grpc_use_tls: c.grpc_use_tls,
-        command: &c.command,
-        args: &b.args,
+        command: opt(&c.command),
+        args: opt_list(&b.args),
         success_before_passing: c.success_before_passing,
         failures_before_critical: c.failures_before_critical,
         failures_before_warning: c.failures_before_warning,
-        on_update: &c.on_update,
+        on_update: opt(&c.on_update),
     }
 }
 

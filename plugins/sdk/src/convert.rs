@@ -36,7 +36,7 @@ fn service_from_wit(s: w::ServiceContext) -> m::ServiceContext {
         namespace: s.namespace,
         job: s.job,
         group: s.group,
-        task: s.task,
+        task: s.task.unwrap_or_default(),
         provider: s.provider,
         tags: s.tags,
         address: s.address,
@@ -44,36 +44,38 @@ fn service_from_wit(s: w::ServiceContext) -> m::ServiceContext {
     }
 }
 
+/// A `none` from the host is Nomad's empty value in the plain model.
 fn check_from_wit(c: w::NomadCheck) -> m::NomadCheck {
     m::NomadCheck {
         name: c.name,
         check_type: c.check_type,
         path: c.path,
-        method: c.method,
-        protocol: c.protocol,
+        method: c.method.unwrap_or_default(),
+        protocol: c.protocol.unwrap_or_default(),
         headers: c
             .headers
+            .unwrap_or_default()
             .into_iter()
             .map(|h| m::Header {
                 name: h.name,
                 values: h.values,
             })
             .collect(),
-        body: c.body,
-        port_label: c.port_label,
+        body: c.body.unwrap_or_default(),
+        port_label: c.port_label.unwrap_or_default(),
         check_port: c.check_port,
         interval_ms: c.interval_ms,
         timeout_ms: c.timeout_ms,
         tls_skip_verify: c.tls_skip_verify,
-        tls_server_name: c.tls_server_name,
-        grpc_service: c.grpc_service,
+        tls_server_name: c.tls_server_name.unwrap_or_default(),
+        grpc_service: c.grpc_service.unwrap_or_default(),
         grpc_use_tls: c.grpc_use_tls,
-        command: c.command,
-        args: c.args,
+        command: c.command.unwrap_or_default(),
+        args: c.args.unwrap_or_default(),
         success_before_passing: c.success_before_passing,
         failures_before_critical: c.failures_before_critical,
         failures_before_warning: c.failures_before_warning,
-        on_update: c.on_update,
+        on_update: c.on_update.unwrap_or_default(),
     }
 }
 
