@@ -5,6 +5,7 @@
 mod builtin_checks;
 mod driver;
 mod golden;
+mod nomad_client;
 mod properties;
 mod sandbox;
 mod site_plugin;

@@ -1,3 +1,59 @@
-//! The Nomad side: job specifications (and, later, the client and event stream).
+//! The Nomad side: the API client, the watcher (list + event stream → typed
+//! [`Change`]s), the instance [`Catalog`], and job-spec [`Checks`] with
+//! their per-version cache.
+//!
+//! Wiring (see `docs/nomad-client.md`):
+//! ```no_run
+//! # async fn demo(file: haproxy_nomad_connector::nomad::Config) -> Result<(), Box<dyn std::error::Error>> {
+//! use haproxy_nomad_connector::nomad::{self, Catalog, Change};
+//! let settings = file.resolve(&nomad::ProcessEnv)?;
+//! let client = nomad::HttpClient::new(&settings)?;
+//! let checks = nomad::Checks::new(client.clone(), &settings);
+//! let watcher = nomad::Watcher::new(client, &settings).with_checks(&checks);
+//! let health = watcher.health();
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+//! tokio::spawn(watcher.run(tx, std::future::pending()));
+//! let mut catalog = Catalog::new();
+//! while let Some(change) = rx.recv().await {
+//!     catalog.apply(&change);
+//!     if let Change::Upserted(i) = &change {
+//!         let _lookup = checks.check_for(i).await; // off the event path in the daemon
+//!     }
+//! }
+//! # let _ = health; Ok(()) }
+//! ```
 
+mod allocs;
+mod backoff;
+mod checks;
+mod client;
+mod config;
+mod error;
+mod events;
+#[cfg(test)]
+mod fake;
+mod frames;
+mod health;
+mod http;
+mod instance;
 pub mod job;
+mod matching;
+mod spec_cache;
+mod store;
+mod watcher;
+mod wire;
+
+pub use backoff::{Action, Backoff, error_policy};
+pub use checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
+pub use client::{Api, ChunkStream, Indexed};
+pub use config::{Address, Config, ConfigError, Env, ProcessEnv, Settings, Tls};
+pub use error::{Error, Result};
+pub use health::{Health, HealthWatch};
+pub use http::{HttpClient, HttpStream};
+pub use instance::{Change, Instance, Scope};
+pub use store::Catalog;
+pub use watcher::Watcher;
+pub use wire::{
+    AllocStub, AllocatedResources, NamespaceServices, PortMapping, Registration, ServiceStub,
+    SharedResources,
+};

@@ -69,6 +69,11 @@ impl Faults {
             .sum()
     }
 
+    /// Requests whose path is exactly `path` (no query string).
+    pub(crate) fn count_exact(&self, path: &str) -> u64 {
+        self.counts.get(path).copied().unwrap_or(0)
+    }
+
     /// All counters.
     pub(crate) fn counts(&self) -> &BTreeMap<String, u64> {
         &self.counts
@@ -123,5 +128,7 @@ mod tests {
         f.count("/v1/jobs");
         assert_eq!(f.count_prefix("/v1/job/"), 2);
         assert_eq!(f.count_prefix("/v1/job"), 3);
+        assert_eq!(f.count_exact("/v1/job/a"), 1);
+        assert_eq!(f.count_exact("/v1/job/b"), 0);
     }
 }

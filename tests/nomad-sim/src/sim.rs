@@ -264,6 +264,12 @@ impl Sim {
         self.shared.faults().count_prefix(path_prefix)
     }
 
+    /// Number of requests received for exactly `path` (query string aside):
+    /// `/v1/job/web` counts job reads, not `/v1/job/web/allocations`.
+    pub fn request_count_exact(&self, path: &str) -> u64 {
+        self.shared.faults().count_exact(path)
+    }
+
     /// Every current registration (all namespaces, ordered by ID), as `GET /v1/service/:name` shows them.
     pub fn services_snapshot(&self) -> Vec<Value> {
         self.shared

@@ -1,0 +1,214 @@
+//! `Catalog`: the service instances known so far, kept by applying [`Change`]s.
+
+use super::instance::{Change, Instance, Scope};
+use std::collections::{BTreeMap, HashMap};
+
+/// Every known instance by registration ID, with per-job and per-alloc counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    by_id: BTreeMap<String, Instance>,
+    jobs: HashMap<(String, String), usize>,
+    allocs: HashMap<String, usize>,
+}
+
+impl Catalog {
+    /// An empty catalog.
+    pub fn new() -> Catalog {
+        Catalog::default()
+    }
+
+    /// Applies a change; true when the catalog changed.
+    ///
+    /// # Guarantees
+    /// Idempotent: an `Upserted` equal to (or older than, by `ModifyIndex`)
+    /// what is known, or a `Removed` of an unknown ID, changes nothing.
+    pub fn apply(&mut self, change: &Change) -> bool {
+        match change {
+            Change::Upserted(i) => self.upsert(i.clone()).is_some(),
+            Change::Removed(i) => self.remove(&i.id).is_some(),
+            Change::Relisted { scope, instances } => self.replace(scope, instances.clone()),
+            Change::JobChanged { .. } => false,
+        }
+    }
+
+    /// Inserts or updates; the `Upserted` change, or `None` if nothing changed.
+    pub fn upsert(&mut self, inst: Instance) -> Option<Change> {
+        if let Some(old) = self.by_id.get(&inst.id) {
+            if *old == inst || old.modify_index > inst.modify_index {
+                return None;
+            }
+            let old = old.clone();
+            self.unindex(&old);
+        }
+        self.index(&inst);
+        self.by_id.insert(inst.id.clone(), inst.clone());
+        Some(Change::Upserted(inst))
+    }
+
+    /// Removes by ID; the `Removed` change, or `None` if unknown.
+    pub fn remove(&mut self, id: &str) -> Option<Change> {
+        let old = self.by_id.remove(id)?;
+        self.unindex(&old);
+        Some(Change::Removed(old))
+    }
+
+    /// Replaces every instance of `scope` by `instances`; true if anything differed.
+    pub fn replace(&mut self, scope: &Scope, instances: Vec<Instance>) -> bool {
+        let mut next: BTreeMap<String, Instance> = self
+            .by_id
+            .iter()
+            .filter(|(_, i)| !scope.covers(&i.namespace))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for i in instances {
+            next.insert(i.id.clone(), i);
+        }
+        if next == self.by_id {
+            return false;
+        }
+        self.by_id = next;
+        self.jobs.clear();
+        self.allocs.clear();
+        let all: Vec<Instance> = self.by_id.values().cloned().collect();
+        for i in &all {
+            self.index(i);
+        }
+        true
+    }
+
+    /// The instance with this registration ID.
+    pub fn get(&self, id: &str) -> Option<&Instance> {
+        self.by_id.get(id)
+    }
+
+    /// Every instance, ordered by ID.
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.by_id.values()
+    }
+
+    /// The instances of one service.
+    pub fn service<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Instance> {
+        self.by_id
+            .values()
+            .filter(move |i| i.namespace == namespace && i.service == name)
+    }
+
+    /// Number of instances.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Whether a job has instances.
+    pub fn has_job(&self, namespace: &str, job: &str) -> bool {
+        self.jobs
+            .contains_key(&(namespace.to_string(), job.to_string()))
+    }
+
+    /// Whether an allocation has instances.
+    pub fn has_alloc(&self, alloc: &str) -> bool {
+        self.allocs.contains_key(alloc)
+    }
+
+    fn index(&mut self, i: &Instance) {
+        *self
+            .jobs
+            .entry((i.namespace.clone(), i.job.clone()))
+            .or_default() += 1;
+        *self.allocs.entry(i.alloc.clone()).or_default() += 1;
+    }
+
+    fn unindex(&mut self, i: &Instance) {
+        let key = (i.namespace.clone(), i.job.clone());
+        if let Some(n) = self.jobs.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.jobs.remove(&key);
+            }
+        }
+        if let Some(n) = self.allocs.get_mut(&i.alloc) {
+            *n -= 1;
+            if *n == 0 {
+                self.allocs.remove(&i.alloc);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(changes: &[Change]) -> (Catalog, Vec<bool>) {
+        let mut c = Catalog::new();
+        let applied = changes.iter().map(|ch| c.apply(ch)).collect();
+        (c, applied)
+    }
+
+    #[test]
+    fn catalog_should_ignore_duplicates_and_stale_upserts() {
+        let a1 = Instance::test("a", "web", 1);
+        let a2 = Instance {
+            port: 2,
+            modify_index: 5,
+            ..a1.clone()
+        };
+        let (c, applied) = feed(&[
+            Change::Upserted(a1.clone()),
+            Change::Upserted(a1.clone()),
+            Change::Upserted(a2.clone()),
+            Change::Upserted(a1.clone()),
+        ]);
+        assert_eq!(applied, [true, false, true, false]);
+        assert_eq!(c.get("a"), Some(&a2));
+        assert!(c.has_job("default", "job") && c.has_alloc("alloc"));
+    }
+
+    #[test]
+    fn catalog_should_forget_indexes_of_removed_instances() {
+        let a = Instance::test("a", "web", 1);
+        let (c, applied) = feed(&[
+            Change::Upserted(a.clone()),
+            Change::Removed(a.clone()),
+            Change::Removed(a),
+        ]);
+        assert_eq!(applied, [true, true, false]);
+        assert!(c.is_empty() && !c.has_job("default", "job") && !c.has_alloc("alloc"));
+    }
+
+    #[test]
+    fn relist_should_replace_only_its_scope() {
+        let a = Instance::test("a", "web", 1);
+        let b = Instance {
+            namespace: "apps".into(),
+            ..Instance::test("b", "api", 2)
+        };
+        let b2 = Instance {
+            namespace: "apps".into(),
+            ..Instance::test("b2", "api", 3)
+        };
+        let (c, applied) = feed(&[
+            Change::Upserted(a.clone()),
+            Change::Upserted(b),
+            Change::Relisted {
+                scope: Scope::Namespace("apps".into()),
+                instances: vec![b2.clone()],
+            },
+        ]);
+        assert_eq!(applied, [true, true, true]);
+        let ids: Vec<_> = c.instances().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b2"]);
+        let (mut c, _) = feed(&[Change::Upserted(a)]);
+        assert!(c.replace(&Scope::All, vec![b2]));
+        assert_eq!(c.service("apps", "api").count(), 1);
+        assert_eq!(c.len(), 1);
+    }
+}

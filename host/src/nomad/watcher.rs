@@ -1,0 +1,328 @@
+//! The watcher: list, then stream from the last index + 1, re-list after
+//! every reconnect. A `State` plus `step` per scope (as kube's watcher):
+//! `step` does one piece of I/O and returns the next state, the changes
+//! and an [`Action`]; only the loop in `run` waits.
+
+use super::backoff::{Action, Backoff, error_policy};
+use super::client::{Api, ChunkStream};
+use super::config::Settings;
+use super::error::{Error, Result};
+use super::events::TOPICS;
+use super::frames::{Decoder, Item};
+use super::health::{HealthBoard, HealthWatch};
+use super::http::HttpClient;
+use super::instance::{Change, Scope};
+use super::store::Catalog;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A stream that stayed up this long resets the back-off: a server that
+/// accepts and drops at once is retried ever more slowly, a stream that
+/// ends after a long life (server restart) is re-opened at once.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// Receives what the job-spec check cache must know from the stream.
+pub(crate) trait Invalidate: Send + Sync {
+    /// A `Job` event.
+    fn job_event(&self, namespace: &str, job: &str, version: u64, create_index: u64, deleted: bool);
+    /// A server-side update of an allocation with instances (in-place update).
+    fn alloc_planned(&self, namespace: &str, job: &str, alloc: &str);
+    /// Nomad's index went backwards: everything cached may be wrong.
+    fn server_reset(&self);
+}
+
+/// Watches Nomad's service registrations and sends [`Change`]s.
+///
+/// One list-and-stream per scope: `namespaces = ["*"]` is one scope
+/// (`namespace=*`), a list of namespaces is one scope each.
+pub struct Watcher<C: Api = HttpClient> {
+    client: C,
+    scopes: Vec<Scope>,
+    settings: Settings,
+    board: HealthBoard,
+    invalidate: Option<Arc<dyn Invalidate>>,
+}
+
+impl<C: Api> Watcher<C> {
+    /// A watcher of `settings.namespaces`, with `settings`' timing.
+    pub fn new(client: C, settings: &Settings) -> Watcher<C> {
+        let scopes = Scope::from_list(&settings.namespaces);
+        Watcher {
+            board: HealthBoard::new(scopes.iter().map(ToString::to_string)),
+            client,
+            scopes,
+            settings: settings.clone(),
+            invalidate: None,
+        }
+    }
+
+    /// Forwards `Job` (and planned `Allocation`) events to a check resolver,
+    /// which drops what they make stale.
+    pub fn with_checks<D: Api>(mut self, checks: &super::Checks<D>) -> Watcher<C> {
+        self.invalidate = Some(Arc::new(checks.clone()));
+        self
+    }
+
+    /// A handle on the watcher's health (take it before `run`).
+    pub fn health(&self) -> HealthWatch {
+        self.board.watch()
+    }
+
+    /// Lists and streams until `shutdown` resolves or `tx`'s receiver is dropped.
+    ///
+    /// # Guarantees
+    /// Never gives up: every failure is logged, shown in [`Self::health`] and
+    /// retried after a back-off (at the cap after `Permission denied`).
+    pub async fn run(self, tx: mpsc::Sender<Change>, shutdown: impl Future<Output = ()> + Send) {
+        let mut set = tokio::task::JoinSet::new();
+        for scope in self.scopes {
+            let lp = ScopeLoop::new(
+                self.client.clone(),
+                scope,
+                &self.settings,
+                self.board.clone(),
+                self.invalidate.clone(),
+            );
+            set.spawn(lp.run(tx.clone()));
+        }
+        drop(tx);
+        tokio::select! {
+            () = shutdown => {}
+            () = async { while set.join_next().await.is_some() {} } => {}
+        }
+    }
+}
+
+/// Where one scope's loop is.
+pub(crate) enum State<S> {
+    /// List everything (start-up, after every failure or stream end).
+    Relist,
+    /// Listed: open the stream from this index.
+    Subscribe { from: u64 },
+    /// Reading the stream.
+    Streaming(Box<Streaming<S>>),
+}
+
+/// An open stream.
+pub(crate) struct Streaming<S> {
+    body: S,
+    decoder: Decoder,
+    requested: u64,
+    opened: Instant,
+    connected: bool,
+}
+
+/// The outcome of one step.
+pub(crate) struct Step<S> {
+    pub next: State<S>,
+    pub changes: Vec<Change>,
+    pub action: Action,
+}
+
+/// One scope's list-and-stream.
+pub(crate) struct ScopeLoop<C: Api> {
+    client: C,
+    scope: Scope,
+    idle_timeout: Duration,
+    board: HealthBoard,
+    invalidate: Option<Arc<dyn Invalidate>>,
+    backoff: Backoff,
+    view: Catalog,
+    /// Highest Raft index seen (frames, lists).
+    last_index: Option<u64>,
+    /// Highest service-table index known: `X-Nomad-Index` of the lists and
+    /// indexes of `Service` events. A list below it means a wiped server.
+    services_index: u64,
+    /// Service events at or below these indexes are already in the list.
+    stale_all: u64,
+    stale_names: HashMap<(String, String), u64>,
+    streams_opened: u64,
+    last_logged: Option<String>,
+}
+
+impl<C: Api> ScopeLoop<C> {
+    pub(crate) fn new(
+        client: C,
+        scope: Scope,
+        settings: &Settings,
+        board: HealthBoard,
+        invalidate: Option<Arc<dyn Invalidate>>,
+    ) -> ScopeLoop<C> {
+        ScopeLoop {
+            client,
+            scope,
+            idle_timeout: settings.idle_timeout,
+            board,
+            invalidate,
+            backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
+            view: Catalog::new(),
+            last_index: None,
+            services_index: 0,
+            stale_all: 0,
+            stale_names: HashMap::new(),
+            streams_opened: 0,
+            last_logged: None,
+        }
+    }
+
+    async fn run(mut self, tx: mpsc::Sender<Change>) {
+        let mut state = State::Relist;
+        loop {
+            let step = self.step(state).await;
+            for change in step.changes {
+                if tx.send(change).await.is_err() {
+                    return;
+                }
+            }
+            if let Action::RetryAfter(d) = step.action {
+                tokio::time::sleep(d).await;
+            }
+            state = step.next;
+        }
+    }
+
+    /// One piece of work: a full list, opening the stream, or one chunk.
+    pub(crate) async fn step(&mut self, state: State<C::Stream>) -> Step<C::Stream> {
+        match state {
+            State::Relist => match self.relist().await {
+                Ok((changes, from)) => Step {
+                    next: State::Subscribe { from },
+                    changes,
+                    action: Action::Continue,
+                },
+                Err(e) => self.failed(e, None, Vec::new()),
+            },
+            State::Subscribe { from } => {
+                let opened = self
+                    .client
+                    .event_stream(self.scope.param(), &TOPICS, from)
+                    .await;
+                match opened {
+                    Ok(body) => {
+                        self.streams_opened += 1;
+                        if self.streams_opened > 1 {
+                            self.board.update(self.key(), |h| h.reconnects += 1);
+                        }
+                        Step {
+                            next: State::Streaming(Box::new(Streaming {
+                                body,
+                                decoder: Decoder::default(),
+                                requested: from,
+                                opened: Instant::now(),
+                                connected: false,
+                            })),
+                            changes: Vec::new(),
+                            action: Action::Continue,
+                        }
+                    }
+                    Err(e) => self.failed(e, None, Vec::new()),
+                }
+            }
+            State::Streaming(s) => self.read(s).await,
+        }
+    }
+
+    async fn read(&mut self, mut s: Box<Streaming<C::Stream>>) -> Step<C::Stream> {
+        let mut changes = Vec::new();
+        let chunk = match tokio::time::timeout(self.idle_timeout, s.body.chunk()).await {
+            Err(_) => return self.failed(Error::IdleTimeout(self.idle_timeout), Some(&s), changes),
+            Ok(Err(e)) => return self.failed(e, Some(&s), changes),
+            Ok(Ok(chunk)) => chunk,
+        };
+        let Some(chunk) = chunk else {
+            let end = match s.decoder.finish() {
+                Some(Ok(item)) => self.on_item(item, &mut s, &mut changes).err(),
+                Some(Err(e)) => Some(e),
+                None => None,
+            };
+            let end = end.unwrap_or(if s.decoder.received {
+                Error::StreamEnded { message: None }
+            } else {
+                Error::StreamRefused
+            });
+            return self.failed(end, Some(&s), changes);
+        };
+        s.decoder.push(&chunk);
+        while let Some(item) = s.decoder.next_item() {
+            if let Err(e) = item.and_then(|item| self.on_item(item, &mut s, &mut changes)) {
+                return self.failed(e, Some(&s), changes);
+            }
+        }
+        Step {
+            next: State::Streaming(s),
+            changes,
+            action: Action::Continue,
+        }
+    }
+
+    fn on_item(
+        &mut self,
+        item: Item,
+        s: &mut Streaming<C::Stream>,
+        changes: &mut Vec<Change>,
+    ) -> Result<()> {
+        if !s.connected {
+            s.connected = true;
+            self.board.update(self.key(), |h| h.connected = true);
+        }
+        match item {
+            Item::Heartbeat => Ok(()),
+            Item::Frame(frame) => {
+                self.apply_frame(frame, s.requested, changes);
+                Ok(())
+            }
+            Item::ServerText(text) if text.contains("Permission denied") => {
+                Err(Error::PermissionDenied {
+                    what: "GET /v1/event/stream".into(),
+                    status: 200,
+                    body: text,
+                })
+            }
+            Item::ServerText(text) => Err(Error::StreamEnded {
+                message: Some(text),
+            }),
+        }
+    }
+
+    fn failed(
+        &mut self,
+        error: Error,
+        stream: Option<&Streaming<C::Stream>>,
+        changes: Vec<Change>,
+    ) -> Step<C::Stream> {
+        if stream.is_some_and(|s| s.connected && s.opened.elapsed() >= STABLE_AFTER) {
+            self.backoff.reset();
+        }
+        let message = error.to_string();
+        if self.last_logged.as_deref() == Some(message.as_str()) {
+            tracing::debug!(scope = %self.scope, error = %message, "nomad watch failed again");
+        } else {
+            tracing::warn!(scope = %self.scope, error = %message, "nomad watch failed; re-listing after a back-off");
+            self.last_logged = Some(message.clone());
+        }
+        self.board.update(self.key(), |h| {
+            h.connected = false;
+            h.last_error = Some(message);
+        });
+        Step {
+            next: State::Relist,
+            changes,
+            action: error_policy(&error, &mut self.backoff),
+        }
+    }
+
+    fn key(&self) -> &str {
+        self.scope.param()
+    }
+}
+
+mod apply;
+mod relist;
+
+#[cfg(test)]
+#[path = "watcher_tests.rs"]
+mod tests;

@@ -1,0 +1,380 @@
+//! Tests of the watcher's state machine against a scripted Nomad.
+
+use super::*;
+use crate::nomad::config::Config;
+use crate::nomad::fake::{FakeApi, Script};
+use crate::nomad::health::HealthWatch;
+use crate::nomad::wire::Registration;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn settings() -> Settings {
+    let mut s = Config::default().resolve(&BTreeMap::new()).unwrap();
+    s.backoff_min = 100 * MS;
+    s.backoff_max = 10_000 * MS;
+    s
+}
+
+fn reg(id: &str, name: &str, port: i64, index: u64) -> Registration {
+    Registration {
+        id: id.into(),
+        service_name: name.into(),
+        namespace: "default".into(),
+        job_id: "job".into(),
+        alloc_id: format!("alloc-{id}"),
+        address: "10.0.0.1".into(),
+        port,
+        create_index: index,
+        modify_index: index,
+        ..Registration::default()
+    }
+}
+
+fn svc_event(kind: &str, r: &Registration, index: u64) -> String {
+    let payload = serde_json::json!({"Service": {
+        "ID": r.id, "ServiceName": r.service_name, "Namespace": r.namespace,
+        "JobID": r.job_id, "AllocID": r.alloc_id, "Address": r.address, "Port": r.port,
+        "CreateIndex": r.create_index, "ModifyIndex": r.modify_index}});
+    format!(
+        r#"{{"Topic":"Service","Type":"{kind}","Key":"{}","Namespace":"default","Index":{index},"Payload":{payload}}}"#,
+        r.id
+    )
+}
+
+fn job_event(job: &str, index: u64) -> String {
+    format!(
+        r#"{{"Topic":"Job","Type":"JobRegistered","Key":"{job}","Namespace":"default","Index":{index},"Payload":{{"Job":{{"ID":"{job}","Namespace":"default","Version":1,"CreateIndex":2}}}}}}"#
+    )
+}
+
+fn frame(index: u64, events: &[String]) -> Bytes {
+    Bytes::from(format!(
+        "{{\"Index\":{index},\"Events\":[{}]}}\n",
+        events.join(",")
+    ))
+}
+
+fn body(chunks: Vec<Bytes>, hang: bool) -> Script {
+    Script::Body { chunks, hang }
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Invalidate for Recorder {
+    fn job_event(&self, ns: &str, job: &str, version: u64, _ci: u64, deleted: bool) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("job {ns}/{job} v{version} deleted={deleted}"));
+    }
+    fn alloc_planned(&self, _ns: &str, _job: &str, alloc: &str) {
+        self.0.lock().unwrap().push(format!("alloc {alloc}"));
+    }
+    fn server_reset(&self) {
+        self.0.lock().unwrap().push("reset".into());
+    }
+}
+
+struct Harness {
+    api: FakeApi,
+    lp: ScopeLoop<FakeApi>,
+    state: Option<State<crate::nomad::fake::FakeStream>>,
+    health: HealthWatch,
+    rec: Arc<Recorder>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let api = FakeApi::default();
+        let board = HealthBoard::new(["*".to_string()]);
+        let rec = Arc::new(Recorder::default());
+        let lp = ScopeLoop::new(
+            api.clone(),
+            Scope::All,
+            &settings(),
+            board.clone(),
+            Some(rec.clone()),
+        );
+        Harness {
+            api,
+            lp,
+            state: Some(State::Relist),
+            health: board.watch(),
+            rec,
+        }
+    }
+
+    fn set(&self, index: u64, regs: &[Registration]) {
+        let mut st = self.api.state();
+        st.index = index;
+        st.services.clear();
+        for r in regs {
+            st.services
+                .entry((r.namespace.clone(), r.service_name.clone()))
+                .or_default()
+                .push(r.clone());
+        }
+    }
+
+    fn script(&self, s: Script) {
+        self.api.state().streams.push_back(s);
+    }
+
+    /// Steps until `n` steps are done; returns every change and the last action.
+    async fn steps(&mut self, n: usize) -> (Vec<Change>, Action) {
+        let mut changes = Vec::new();
+        let mut action = Action::Continue;
+        for _ in 0..n {
+            let step = self.lp.step(self.state.take().unwrap()).await;
+            changes.extend(step.changes);
+            action = step.action;
+            self.state = Some(step.next);
+        }
+        (changes, action)
+    }
+
+    fn stream_requests(&self) -> Vec<String> {
+        self.api
+            .state()
+            .calls
+            .iter()
+            .filter(|(w, _)| w.starts_with("stream"))
+            .map(|(w, _)| w.clone())
+            .collect()
+    }
+}
+
+fn ids(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Upserted(i) => format!("+{}", i.id),
+            Change::Removed(i) => format!("-{}", i.id),
+            Change::Relisted { instances, .. } => format!(
+                "={}",
+                instances
+                    .iter()
+                    .map(|i| i.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Change::JobChanged { job, .. } => format!("job {job}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn watcher_should_list_then_stream_from_the_next_index() {
+    let mut h = Harness::new();
+    let a = reg("a", "web", 80, 10);
+    h.set(10, std::slice::from_ref(&a));
+    let b = reg("b", "web", 81, 11);
+    h.script(body(
+        vec![
+            Bytes::from_static(b"{}\n"),
+            frame(11, &[svc_event("ServiceRegistration", &b, 11)]),
+        ],
+        true,
+    ));
+    let (changes, _) = h.steps(4).await;
+    assert_eq!(ids(&changes), ["=a", "+b"]);
+    assert_eq!(h.stream_requests(), ["stream * 11"]);
+    let health = h.health.get();
+    assert!(health.connected);
+    assert_eq!(health.last_index, 11);
+}
+
+#[tokio::test]
+async fn frames_older_than_requested_are_dropped() {
+    let mut h = Harness::new();
+    let a = reg("a", "web", 80, 10);
+    h.set(10, std::slice::from_ref(&a));
+    let x = reg("x", "web", 82, 5);
+    h.script(body(
+        vec![
+            frame(5, &[svc_event("ServiceRegistration", &x, 5)]),
+            frame(12, &[svc_event("PlanResult", &a, 12)]),
+        ],
+        true,
+    ));
+    let (changes, _) = h.steps(4).await;
+    assert_eq!(ids(&changes), ["=a", "-a"]);
+}
+
+#[tokio::test]
+async fn a_reconnect_relists_resumes_after_the_last_index_and_skips_what_the_list_holds() {
+    let mut h = Harness::new();
+    let a = reg("a", "web", 80, 10);
+    h.set(10, std::slice::from_ref(&a));
+    let b = reg("b", "web", 81, 11);
+    h.script(body(
+        vec![
+            frame(11, &[svc_event("ServiceRegistration", &b, 11)]),
+            frame(12, &[job_event("other", 12)]),
+        ],
+        false,
+    ));
+    let (changes, action) = h.steps(5).await;
+    assert_eq!(ids(&changes), ["=a", "+b"]);
+    assert!(matches!(action, Action::RetryAfter(d) if d <= 100 * MS));
+    assert!(h.health.get().last_error.unwrap().contains("ended"));
+
+    // While away: c registered at 13, a deleted at 14.
+    let c = reg("c", "api", 90, 13);
+    h.set(14, &[b.clone(), c.clone()]);
+    h.script(body(
+        vec![
+            frame(13, &[svc_event("ServiceRegistration", &c, 13)]),
+            frame(14, &[svc_event("ServiceDeregistration", &a, 14)]),
+            frame(15, &[svc_event("AllocationUpdated", &c, 15)]),
+        ],
+        true,
+    ));
+    let (changes, _) = h.steps(5).await;
+    assert_eq!(ids(&changes), ["=b,c", "-c"]);
+    assert_eq!(h.stream_requests(), ["stream * 11", "stream * 13"]);
+    assert_eq!(h.health.get().reconnects, 1);
+}
+
+#[tokio::test]
+async fn an_index_that_went_backwards_starts_over_from_the_servers_truth() {
+    let mut h = Harness::new();
+    h.set(50, &[reg("a", "web", 80, 50)]);
+    h.script(body(vec![Bytes::from_static(b"{}\n")], false));
+    h.steps(4).await;
+    // The server was wiped: index 3, other instances.
+    h.set(3, &[reg("z", "web", 80, 3)]);
+    let (changes, _) = h.steps(2).await;
+    assert_eq!(ids(&changes), ["=z"]);
+    assert_eq!(h.health.get().index_resets, 1);
+    assert_eq!(h.rec.0.lock().unwrap().as_slice(), ["reset"]);
+    assert_eq!(h.stream_requests().last().unwrap(), "stream * 4");
+}
+
+#[tokio::test]
+async fn job_events_reach_the_cache_and_become_job_changed_for_watched_jobs() {
+    let mut h = Harness::new();
+    h.set(10, &[reg("a", "web", 80, 10)]);
+    let alloc = r#"{"Topic":"Allocation","Type":"PlanResult","Key":"alloc-a","Namespace":"default","Index":12,"Payload":{"Allocation":{"ID":"alloc-a","JobID":"job","Namespace":"default"}}}"#;
+    h.script(body(
+        vec![
+            frame(11, &[job_event("job", 11), job_event("unwatched", 11)]),
+            frame(12, &[alloc.to_string()]),
+        ],
+        true,
+    ));
+    let (changes, _) = h.steps(4).await;
+    assert_eq!(ids(&changes), ["=a", "job job", "job job"]);
+    assert_eq!(
+        h.rec.0.lock().unwrap().as_slice(),
+        [
+            "job default/job v1 deleted=false",
+            "job default/unwatched v1 deleted=false",
+            "alloc alloc-a"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn trailing_text_truncated_frames_and_silent_closes_are_reported() {
+    let mut h = Harness::new();
+    h.set(10, &[]);
+    h.script(body(
+        vec![
+            Bytes::from_static(b"{}\n"),
+            Bytes::from_static(b"subscription closed by server, client should resubscribe"),
+        ],
+        false,
+    ));
+    h.steps(5).await;
+    assert!(
+        h.health
+            .get()
+            .last_error
+            .unwrap()
+            .contains("subscription closed")
+    );
+    h.script(body(
+        vec![Bytes::from_static(b"{}\n{\"Index\":11,\"Eve")],
+        false,
+    ));
+    h.steps(4).await;
+    assert!(h.health.get().last_error.unwrap().contains("mid-frame"));
+    h.script(body(Vec::new(), false));
+    let (_, action) = h.steps(3).await;
+    let err = h.health.get().last_error.unwrap();
+    assert!(err.contains("before its first heartbeat"), "{err}");
+    assert!(matches!(action, Action::RetryAfter(_)));
+    assert!(!h.health.get().connected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn permission_denied_is_retried_at_the_cap_never_in_a_hot_loop() {
+    let h = Harness::new();
+    h.api.state().list_error =
+        Some(|| Error::from_status("GET /v1/services".into(), 403, "Permission denied"));
+    let (tx, _rx) = mpsc::channel(16);
+    let api = h.api.clone();
+    let _ = tokio::time::timeout(Duration::from_secs(600), h.lp.run(tx)).await;
+    let calls = api.calls("services");
+    let gaps: Vec<_> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| *g >= 5_000 * MS && *g <= 10_000 * MS),
+        "{gaps:?}"
+    );
+    assert!(
+        (60..=121).contains(&calls.len()),
+        "{} attempts",
+        calls.len()
+    );
+    let err = h.health.get().last_error.unwrap();
+    assert!(
+        err.contains("permission denied") && err.contains("read-job"),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_failures_back_off_exponentially_with_jitter_up_to_the_cap() {
+    let h = Harness::new();
+    h.api.state().list_error =
+        Some(|| Error::from_status("GET /v1/services".into(), 500, "No cluster leader"));
+    let (tx, _rx) = mpsc::channel(16);
+    let api = h.api.clone();
+    let _ = tokio::time::timeout(Duration::from_secs(120), h.lp.run(tx)).await;
+    let calls = api.calls("services");
+    let gaps: Vec<_> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+    for (n, gap) in gaps.iter().enumerate() {
+        let base = (100 * MS * 2u32.pow(n.min(10) as u32)).min(10_000 * MS);
+        assert!(
+            *gap >= base / 2 && *gap <= base,
+            "gap {n}: {gap:?} vs {base:?}"
+        );
+    }
+    assert!(gaps.len() >= 12);
+}
+
+#[tokio::test]
+async fn a_stream_refused_with_500_permission_denied_waits_the_cap() {
+    let mut h = Harness::new();
+    h.set(10, &[]);
+    h.script(Script::Fail(Error::from_status(
+        "GET /v1/event/stream".into(),
+        500,
+        "Permission denied",
+    )));
+    let (_, action) = h.steps(2).await;
+    assert!(
+        matches!(action, Action::RetryAfter(d) if d >= 5_000 * MS),
+        "{action:?}"
+    );
+    let err = h.health.get().last_error.unwrap();
+    assert!(
+        err.contains("HTTP 500") && err.contains("every namespace"),
+        "{err}"
+    );
+}
