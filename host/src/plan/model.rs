@@ -18,7 +18,27 @@ use std::time::Duration;
 pub struct Desired {
     /// Backends by name.
     pub backends: BTreeMap<String, BackendSpec>,
+    /// Domain map entries (from `haproxy.domain*` tags) that the operator's
+    /// frontend rules use to pick a backend.
+    pub domains: Domains,
 }
+
+/// How a domain entry matches a request's host: the three map files an
+/// operator's frontend reads with `map_str`, `map_beg` and `map_reg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DomainMatch {
+    /// The whole host (`haproxy.domain=api.example.com`).
+    Exact,
+    /// The host's beginning (`haproxy.domain.prefix=api.`).
+    Prefix,
+    /// A regular expression over the host (`haproxy.domain.regex=^api[0-9]+\\.`).
+    Regex,
+}
+
+/// Domain map entries: (how it matches, pattern) → backend name. Patterns
+/// are validated tokens (no blanks, `;` or `#`), lowercase for exact and
+/// prefix matches.
+pub type Domains = BTreeMap<(DomainMatch, String), String>;
 
 impl Desired {
     /// Adds (or replaces) a backend, keyed by its name.
