@@ -295,7 +295,7 @@ async fn grpc_overall_health_without_a_service_name() {
 async fn site_plugin_grpc_mapping_works_on_real_haproxy() {
     let (serving, not_serving, _unknown) = grpc_servers("greeter.Greeter").await;
     let config = crate::site_plugin::site_config();
-    let engine = Engine::new(&config.mapping, config.checks.render_context()).unwrap();
+    let engine = Engine::new(&config.mapping, config.render_context()).unwrap();
     let mut grpc = check("grpc");
     grpc.grpc_service = "greeter.Greeter".into();
     let mapped = engine.map(&service("greeter", &[]), Some(&grpc));

@@ -35,7 +35,7 @@ fn hex(text: &str) -> String {
 #[test]
 fn site_plugin_replaces_grpc_mapping_through_config_only() {
     let config = site_config();
-    let engine = Engine::new(&config.mapping, config.checks.render_context()).expect("loads");
+    let engine = Engine::new(&config.mapping, config.render_context()).expect("loads");
     let mapped = engine.map(&service("greeter", &[]), Some(&grpc_check()));
     assert_eq!(mapped.fallback, None);
     assert_eq!(mapped.plugin.as_deref(), Some("site-grpc@0.1.0"));
@@ -67,7 +67,7 @@ fn site_plugin_replaces_grpc_mapping_through_config_only() {
 fn site_plugin_settings_are_checked_at_start() {
     let config =
         Config::parse(&format!("[mapping.plugins]\ngrpc = {SITE_GRPC_PLUGIN:?}\n")).unwrap();
-    let err = Engine::new(&config.mapping, config.checks.render_context())
+    let err = Engine::new(&config.mapping, config.render_context())
         .err()
         .expect("refused");
     let message = err.to_string();

@@ -4,6 +4,7 @@
 //! ports and sockets under a temp dir) and assert what HAProxy reports.
 mod builtin_checks;
 mod driver;
+mod e2e;
 mod golden;
 mod nomad_client;
 mod properties;

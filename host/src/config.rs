@@ -3,53 +3,52 @@
 use crate::haproxy::check::RenderContext;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// The whole config file.
+/// The whole config file. Every section and key is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `[nomad]`: where Nomad is and how to read it (NOMAD_* variables fill
+    /// what the file leaves out).
+    pub nomad: crate::nomad::Config,
+    /// `[haproxy]`: sockets, managed files, timings.
+    pub haproxy: crate::haproxy::Config,
     /// `[mapping]`: plugins, their settings and limits.
     pub mapping: crate::mapping::Config,
-    /// `[checks]`: how rendered checks reach HAProxy.
-    pub checks: ChecksConfig,
+    /// `[daemon]`: the reconcile loop and the admin listener.
+    pub daemon: DaemonConfig,
+    /// `[log]`: text or JSON, and the level.
+    pub log: crate::logging::Config,
 }
 
-/// `[checks]`: site settings of check rendering.
-#[derive(Debug, Clone, Deserialize)]
+/// `[daemon]`: the reconcile loop and the admin listener.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ChecksConfig {
-    /// The map file (server name → `address:port`) that gives HTTP checks
-    /// Nomad's default `Host` header. Default: none, so checks whose job
-    /// sets no Host send none.
-    pub host_map: Option<PathBuf>,
-    /// The map file (server name → check URI) that gives each server its own
-    /// HTTP check path: old and new allocations of a rolling deploy keep the
-    /// paths of their own job versions, and a path change needs no reload.
-    /// Default: none, so the path is part of the backend's check.
-    pub uri_map: Option<PathBuf>,
-    /// `ca-file` for checks that verify TLS certificates. Default `@system-ca`.
-    pub ca_file: String,
+pub struct DaemonConfig {
+    /// A full resync (every service re-planned, HAProxy read back and
+    /// repaired) runs this often, in seconds, whatever the events say. It
+    /// bounds how long a missed event or an HAProxy restart can go
+    /// unnoticed. Default 30.
+    pub resync_interval_secs: u64,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`). Default
+    /// `127.0.0.1:9180`; an empty string turns it off.
+    pub admin_listen: String,
 }
 
-impl Default for ChecksConfig {
+impl Default for DaemonConfig {
     fn default() -> Self {
-        let ctx = RenderContext::default();
-        ChecksConfig {
-            host_map: ctx.host_map,
-            uri_map: ctx.uri_map,
-            ca_file: ctx.ca_file,
+        DaemonConfig {
+            resync_interval_secs: 30,
+            admin_listen: "127.0.0.1:9180".into(),
         }
     }
 }
 
-impl ChecksConfig {
-    /// The rendering context these settings describe.
-    pub fn render_context(&self) -> RenderContext {
-        RenderContext {
-            host_map: self.host_map.clone(),
-            uri_map: self.uri_map.clone(),
-            ca_file: self.ca_file.clone(),
-        }
+impl DaemonConfig {
+    /// [`DaemonConfig::resync_interval_secs`] as a duration (at least 1 s).
+    pub fn resync_interval(&self) -> Duration {
+        Duration::from_secs(self.resync_interval_secs.max(1))
     }
 }
 
@@ -65,12 +64,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The TOML is invalid or a key is unknown or mistyped.
+    /// The TOML is invalid, or a key is unknown, mistyped or inconsistent.
     #[error("config {path}: {message}")]
     Invalid {
         /// The path.
         path: PathBuf,
-        /// toml's message, which names the key and line.
+        /// What is wrong, naming the key (and line, for TOML errors).
         message: String,
     },
 }
@@ -91,13 +90,72 @@ impl Config {
         })
     }
 
-    /// Parses config text; the error names the key and line.
+    /// Parses config text; the error names the key.
     ///
     /// # Errors
-    /// Invalid TOML, or an unknown or mistyped key.
+    /// Invalid TOML, or an unknown, mistyped or inconsistent key.
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         config.mapping.routes().map_err(|e| e.to_string())?;
+        config.log.validate().map_err(|e| e.to_string())?;
+        if !config.daemon.admin_listen.is_empty() {
+            config
+                .daemon
+                .admin_listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| {
+                    format!("daemon.admin_listen: {e} (an address:port, or \"\" to turn it off)")
+                })?;
+        }
         Ok(config)
+    }
+
+    /// How checks are rendered: the map files the driver maintains, and the
+    /// CA file. One source, so rendering and the driver cannot disagree.
+    pub fn render_context(&self) -> RenderContext {
+        RenderContext {
+            host_map: self.haproxy.host_map.clone(),
+            uri_map: self.haproxy.uri_map.clone(),
+            ca_file: self
+                .mapping
+                .ca_file
+                .clone()
+                .unwrap_or_else(|| RenderContext::default().ca_file),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_all_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.daemon, DaemonConfig::default());
+        assert_eq!(config.render_context().ca_file, "@system-ca");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = Config::parse("[daemon]\nresync_interval_secs = \"soon\"\n").unwrap_err();
+        assert!(err.contains("resync_interval_secs"), "{err}");
+        let err = Config::parse("[mapping]\nfuel = 3\n").unwrap_err();
+        assert!(err.contains("fuel"), "{err}");
+        let err = Config::parse("[daemon]\nadmin_listen = \"nowhere\"\n").unwrap_err();
+        assert!(err.contains("daemon.admin_listen"), "{err}");
+        let err = Config::parse("[mapping.plugins]\ngrpc = \"magic\"\n").unwrap_err();
+        assert!(err.contains("mapping.plugins.grpc"), "{err}");
+    }
+
+    #[test]
+    fn rendering_uses_the_drivers_map_files() {
+        let config = Config::parse(
+            "[haproxy]\nhost_map = \"/var/lib/h.map\"\nuri_map = \"/var/lib/u.map\"\n",
+        )
+        .unwrap();
+        let ctx = config.render_context();
+        assert_eq!(ctx.host_map, Some("/var/lib/h.map".into()));
+        assert_eq!(ctx.uri_map, Some("/var/lib/u.map".into()));
     }
 }

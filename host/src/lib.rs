@@ -7,8 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod daemon;
 pub mod haproxy;
+pub mod logging;
 pub mod mapping;
+pub mod metrics;
 pub mod nomad;
 pub mod plan;
 pub mod report;

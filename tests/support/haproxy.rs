@@ -1,10 +1,12 @@
 //! A real HAProxy per test: master-worker mode, loopback only, its own temp dir.
 //!
 //! [`Haproxy::start`] writes an operator config (a stats socket at admin
-//! level, a frontend on a free port that routes by the `x-backend` request
-//! header, plus whatever sections the test adds), an empty managed file, and
-//! runs `haproxy -W -S <dir>/master.sock -f operator.cfg -f managed.cfg` as
-//! its own process group. Dropping the value kills the group.
+//! level, a frontend on a free port that routes by the connector's three
+//! domain maps first, exactly as `docs/haproxy-driver.md` tells operators,
+//! then by the `x-backend` request header, plus whatever sections the test
+//! adds), an empty managed file and empty maps, and runs
+//! `haproxy -W -S <dir>/master.sock -f operator.cfg -f managed.cfg` as its
+//! own process group. Dropping the value kills the group.
 //!
 //! The helpers read HAProxy's own view (`show stat`, `show servers state`,
 //! `show proc`) with their own parsers, independent of the connector's.
@@ -35,6 +37,12 @@ pub struct Haproxy {
     pub host_map: PathBuf,
     /// The URI map.
     pub uri_map: PathBuf,
+    /// The domain map of exact hosts (`map_str` in the frontend).
+    pub domain_map_exact: PathBuf,
+    /// The domain map of host prefixes (`map_beg`).
+    pub domain_map_prefix: PathBuf,
+    /// The domain map of host regexes (`map_reg`).
+    pub domain_map_regex: PathBuf,
     /// The stats socket (admin level).
     pub stats_socket: PathBuf,
     /// The master socket.
@@ -92,16 +100,26 @@ impl Haproxy {
             state_file: path("servers.state"),
             host_map: path("hosts.map"),
             uri_map: path("uris.map"),
+            domain_map_exact: path("domains.map"),
+            domain_map_prefix: path("domains-prefix.map"),
+            domain_map_regex: path("domains-regex.map"),
             stats_socket: path("admin.sock"),
             master_socket: path("master.sock"),
             child: None,
             dir,
         };
-        let config = format!("{}{extra}", base_config(&haproxy.stats_socket, port));
+        let config = format!("{}{extra}", base_config(&haproxy, port));
         std::fs::write(&haproxy.operator_cfg, config).expect("write operator.cfg");
         std::fs::write(&haproxy.managed_cfg, "").expect("write managed.cfg");
-        std::fs::write(&haproxy.host_map, "").expect("write hosts.map");
-        std::fs::write(&haproxy.uri_map, "").expect("write uris.map");
+        for map in [
+            &haproxy.host_map,
+            &haproxy.uri_map,
+            &haproxy.domain_map_exact,
+            &haproxy.domain_map_prefix,
+            &haproxy.domain_map_regex,
+        ] {
+            std::fs::write(map, "").expect("write an empty map");
+        }
         haproxy.spawn().await;
         haproxy
     }
@@ -152,7 +170,7 @@ impl Haproxy {
     }
 
     /// A driver config for this HAProxy: no reload window, a 60 s drain,
-    /// the Host and URI maps set.
+    /// the Host, URI and domain maps set.
     pub fn driver_config(&self) -> haproxy::Config {
         haproxy::Config {
             stats_socket: self.stats_socket.clone(),
@@ -161,6 +179,9 @@ impl Haproxy {
             state_file: self.state_file.clone(),
             host_map: Some(self.host_map.clone()),
             uri_map: Some(self.uri_map.clone()),
+            domain_map_exact: Some(self.domain_map_exact.clone()),
+            domain_map_prefix: Some(self.domain_map_prefix.clone()),
+            domain_map_regex: Some(self.domain_map_regex.clone()),
             operator_configs: vec![self.operator_cfg.clone()],
             haproxy_bin: "haproxy".into(),
             drain_grace_ms: 60_000,
@@ -175,6 +196,50 @@ impl Haproxy {
         send(&self.stats_socket, command)
             .await
             .unwrap_or_else(|e| panic!("{command}: {e}\n{}", self.log()))
+    }
+
+    /// The entries of a map as HAProxy holds them (`show map`), as
+    /// `(key, value)` in HAProxy's order.
+    pub async fn map_entries(&self, map: &Path) -> Vec<(String, String)> {
+        let text = self.cmd(&format!("show map {}", map.display())).await;
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                assert!(f.len() == 3 && f[0].starts_with("0x"), "show map: {l:?}");
+                (f[1].to_string(), f[2].to_string())
+            })
+            .collect()
+    }
+
+    /// Sends `GET /` with this `Host` header and no `x-backend` to the
+    /// frontend, so that only the domain maps can pick a backend; returns
+    /// the status code (503 when no map entry matches).
+    pub async fn get_host(&self, host: &str) -> Result<u16, String> {
+        let port = self.port;
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            let request = format!("GET / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            let mut response = Vec::new();
+            stream
+                .read_to_end(&mut response)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            let text = String::from_utf8_lossy(&response);
+            text.split(' ')
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+                .ok_or_else(|| format!("no status line in {text:?}"))
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .map_err(|_| "timed out".to_string())?
     }
 
     /// `show stat` rows of servers (not FRONTEND/BACKEND lines).
@@ -313,8 +378,15 @@ impl Drop for Haproxy {
     }
 }
 
-/// The base operator config.
-fn base_config(stats_socket: &Path, port: u16) -> String {
+/// The base operator config: the frontend picks a backend by the domain
+/// maps (the rules `docs/haproxy-driver.md` gives operators), else by the
+/// `x-backend` header.
+fn base_config(h: &Haproxy, port: u16) -> String {
+    let host = "req.hdr(host),lower,word(1,:)";
+    let rule = |converter: &str, map: &Path| {
+        let lookup = format!("{host},{converter}({})", map.display());
+        format!("    use_backend %[{lookup}] if {{ {lookup} -m found }}\n")
+    };
     format!(
         "global
     stats socket {stats} mode 600 level admin
@@ -329,9 +401,12 @@ defaults
 
 frontend fe
     bind 127.0.0.1:{port}
-    use_backend %[req.hdr(x-backend)]
+{exact}{prefix}{regex}    use_backend %[req.hdr(x-backend)]
 ",
-        stats = stats_socket.display()
+        stats = h.stats_socket.display(),
+        exact = rule("map_str", &h.domain_map_exact),
+        prefix = rule("map_beg", &h.domain_map_prefix),
+        regex = rule("map_reg", &h.domain_map_regex),
     )
 }
 

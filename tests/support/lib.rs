@@ -9,3 +9,4 @@ pub mod haproxy;
 pub mod hostile;
 pub mod load;
 pub mod mapping;
+pub mod world;

@@ -1,7 +1,11 @@
 //! The command line: arguments and the commands behind them.
 
+mod explain_text;
 mod map;
+mod plan;
 mod plugin;
+mod run;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,6 +25,14 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the connector: keep HAProxy equal to Nomad.
+    Run(run::RunArgs),
+    /// Print what the connector would change in the live HAProxy, without applying it.
+    Plan(plan::PlanArgs),
+    /// Show how a service is mapped: instances, checks, job versions, plugins, tags, HAProxy lines and state.
+    Explain(plan::ExplainArgs),
+    /// Check a config file (plugins, settings, Nomad variables) without running.
+    Validate(validate::ValidateArgs),
     /// Print the HAProxy checks the connector would use for a job's services.
     Map(map::MapArgs),
     /// Work with mapping plugins.
@@ -31,20 +43,42 @@ enum Command {
 /// Runs the chosen command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
+        Command::Run(a) => run::run(a),
+        Command::Plan(a) => plan::plan(a),
+        Command::Explain(a) => plan::explain(a),
+        Command::Validate(a) => {
+            init_logging(&Default::default());
+            validate::run(a)
+        }
         Command::Map(a) => map::run(a),
-        Command::Plugin(c) => plugin::run(c),
+        Command::Plugin(c) => {
+            init_logging(&Default::default());
+            plugin::run(c)
+        }
     }
 }
 
-/// Loads the config file, or the defaults when none is given.
+/// Loads the config file (or the defaults when none is given), then sets
+/// up logging as its `[log]` section says.
 fn load_config(
     path: Option<&PathBuf>,
 ) -> Result<haproxy_nomad_connector::config::Config, ExitCode> {
-    match path {
-        None => Ok(Default::default()),
+    let config = match path {
+        None => haproxy_nomad_connector::config::Config::default(),
         Some(p) => haproxy_nomad_connector::config::Config::load(p).map_err(|e| {
+            init_logging(&Default::default());
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)
-        }),
+        })?,
+    };
+    init_logging(&config.log);
+    Ok(config)
+}
+
+/// Sets up logging once; a bad filter falls back to `info` with a warning.
+fn init_logging(log: &haproxy_nomad_connector::logging::Config) {
+    if let Err(e) = log.init() {
+        let _ = haproxy_nomad_connector::logging::init(log.format, "info");
+        tracing::warn!("{e}; logging at info");
     }
 }

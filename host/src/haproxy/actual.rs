@@ -91,6 +91,53 @@ pub fn parse_servers_state(reply: &str) -> Result<Vec<StateRow>> {
     Ok(rows)
 }
 
+/// HAProxy's answer to `show map` of a file it has not loaded.
+const UNKNOWN_MAP: &str = "Unknown map identifier";
+
+/// The entries of `show map <file>` as `(key, value)` in HAProxy's order;
+/// `None` when HAProxy has not loaded the file.
+///
+/// Verified on 2.6: one `0x<address> <key> <value>` line per entry (keys
+/// as stored: a regex shows single backslashes), then an empty line.
+///
+/// # Errors
+/// [`Error::BadReply`] on a line of another shape.
+pub fn parse_show_map(reply: &str) -> Result<Option<Vec<(&str, &str)>>> {
+    if reply.trim_start().starts_with(UNKNOWN_MAP) {
+        return Ok(None);
+    }
+    let mut entries = Vec::new();
+    for line in reply.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.splitn(3, ' ');
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some(id), Some(key), Some(value)) if id.starts_with("0x") && !key.is_empty() => {
+                entries.push((key, value.trim_end()));
+            }
+            _ => {
+                return Err(Error::BadReply {
+                    what: "show map",
+                    reply: line.chars().take(200).collect(),
+                });
+            }
+        }
+    }
+    Ok(Some(entries))
+}
+
+/// A map file's text for `(key, value)` entries in HAProxy's order: what
+/// HAProxy loads after a reload or restart. Keys are written as stored (a
+/// map file does not unescape), so regex precedence survives too.
+pub fn map_file(entries: &[(&str, &str)]) -> String {
+    let mut text = String::new();
+    for (key, value) in entries {
+        text.push_str(key);
+        text.push(' ');
+        text.push_str(value);
+        text.push('\n');
+    }
+    text
+}
+
 /// HAProxy's name for a `srv_check_status` code (`enum healthcheck_status`,
 /// verified against 2.6: 8 is L4CON, 17 is L7STS).
 pub fn check_status_name(code: u32) -> &'static str {
@@ -118,6 +165,7 @@ pub fn assemble(
     let mut actual = Actual {
         backends: BTreeMap::new(),
         drain_grace,
+        domain_maps: BTreeMap::new(),
     };
     for name in backends {
         actual.backends.insert(
@@ -248,5 +296,28 @@ mod tests {
             Some(Duration::from_secs(4))
         );
         assert_eq!(drains.len(), 1);
+    }
+
+    #[test]
+    fn show_map_entries_are_read_in_order() {
+        // Captured from HAProxy 2.6.12 (a regex map after runtime adds).
+        let reply = "0x555f3b5171f0 ^api[0-9]+\\.example\\.com$ be_a\n0x7f6da404ad80 api.example.com be_b\n0x555f3b7017d0 api.example.com be_a\n\n";
+        let entries = parse_show_map(reply).unwrap().unwrap();
+        assert_eq!(
+            entries,
+            [
+                (r"^api[0-9]+\.example\.com$", "be_a"),
+                ("api.example.com", "be_b"),
+                ("api.example.com", "be_a")
+            ]
+        );
+        assert_eq!(
+            map_file(&entries),
+            "^api[0-9]+\\.example\\.com$ be_a\napi.example.com be_b\napi.example.com be_a\n"
+        );
+        assert_eq!(parse_show_map("\n").unwrap(), Some(vec![]));
+        let unknown = "Unknown map identifier. Please use #<id> or <file>.\n";
+        assert_eq!(parse_show_map(unknown).unwrap(), None);
+        assert!(parse_show_map("Permission denied\n").is_err());
     }
 }

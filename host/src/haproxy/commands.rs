@@ -12,6 +12,10 @@
 use crate::haproxy::syntax::{Invalid, Token, join};
 use crate::plan::{Refusal, ServerAction, ServerChange, ServerSpec};
 
+mod domains;
+
+pub use domains::{domain_key, for_domain, judge_domain, removal_key};
+
 /// The reply of a successful `add server`.
 const ADDED: &str = "New server registered.";
 /// The reply of a successful `del server`.
@@ -42,6 +46,8 @@ enum Expect {
     AddrChanged,
     /// Part of a removal: success, or the server is already gone.
     GoneOr(&'static str),
+    /// Empty, or this (a `del map` of a key that is already gone).
+    SilentOr(&'static str),
     /// Map upkeep: never fails the change (the map may not be loaded until
     /// a backend uses it; the map file is the truth for the next reload).
     Tolerated,
@@ -279,16 +285,7 @@ fn map_entries(
 pub fn judge(change: &ServerChange, commands: &[Command], replies: &[String]) -> Outcome {
     for (command, reply) in commands.iter().zip(replies) {
         let reply = reply.trim();
-        let ok = match command.expect {
-            Expect::Silent => reply.is_empty(),
-            Expect::Said(text) => reply == text,
-            Expect::AddrChanged => {
-                reply.contains("changed from") || reply.contains("no need to change")
-            }
-            Expect::GoneOr(text) => reply == text || reply == NO_SUCH_SERVER,
-            Expect::Tolerated => true,
-        };
-        if ok {
+        if accepts(command.expect, reply) {
             continue;
         }
         let backend = change.backend.clone();
@@ -306,13 +303,32 @@ pub fn judge(change: &ServerChange, commands: &[Command], replies: &[String]) ->
             reply: reply.to_string(),
         };
     }
-    if replies.len() < commands.len() {
-        return Outcome::Failed {
-            command: commands[replies.len()].text.clone(),
-            reply: "(no reply: the connection ended)".into(),
-        };
+    cut_short(commands, replies)
+}
+
+/// Whether `reply` (trimmed) is what a successful command answers.
+fn accepts(expect: Expect, reply: &str) -> bool {
+    match expect {
+        Expect::Silent => reply.is_empty(),
+        Expect::Said(text) => reply == text,
+        Expect::AddrChanged => {
+            reply.contains("changed from") || reply.contains("no need to change")
+        }
+        Expect::GoneOr(text) => reply == text || reply == NO_SUCH_SERVER,
+        Expect::SilentOr(text) => reply.is_empty() || reply == text,
+        Expect::Tolerated => true,
     }
-    Outcome::Applied
+}
+
+/// Applied, unless the connection ended before every command was answered.
+fn cut_short(commands: &[Command], replies: &[String]) -> Outcome {
+    match commands.get(replies.len()) {
+        Some(unanswered) => Outcome::Failed {
+            command: unanswered.text.clone(),
+            reply: "(no reply: the connection ended)".into(),
+        },
+        None => Outcome::Applied,
+    }
 }
 
 /// One connection's worth of commands in `prompt` mode, ending with `quit`.

@@ -1,7 +1,8 @@
 //! The `[haproxy]` section of the config: sockets, files, the binary and timings.
 
-use serde::Deserialize;
-use std::path::PathBuf;
+use crate::plan::DomainMatch;
+use serde::{Deserialize, Deserializer};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The `[haproxy]` section: how the runtime driver reaches HAProxy.
@@ -32,6 +33,26 @@ pub struct Config {
     /// own HTTP check path, changed without a reload; the same path as
     /// `[checks] uri_map`. Default none (no map is written).
     pub uri_map: Option<PathBuf>,
+    /// The map of exact domains (`haproxy.domain`: host → backend) that the
+    /// operator's frontend reads with `map_str` (see
+    /// `docs/haproxy-driver.md`). Updated at runtime and rewritten after
+    /// every change; created empty at start when missing, since HAProxy
+    /// refuses a config naming a missing map. `""` turns exact domains off
+    /// (they are then refused). Default
+    /// `/var/lib/haproxy/nomad-connector-domains.map`.
+    #[serde(deserialize_with = "optional_path")]
+    pub domain_map_exact: Option<PathBuf>,
+    /// The map of domain prefixes (`haproxy.domain.prefix`), read with
+    /// `map_beg` (the longest prefix wins); as `domain_map_exact`. Default
+    /// `/var/lib/haproxy/nomad-connector-domains-prefix.map`.
+    #[serde(deserialize_with = "optional_path")]
+    pub domain_map_prefix: Option<PathBuf>,
+    /// The map of domain regexes (`haproxy.domain.regex`), read with
+    /// `map_reg` (the first match in the map's order wins); as
+    /// `domain_map_exact`. Default
+    /// `/var/lib/haproxy/nomad-connector-domains-regex.map`.
+    #[serde(deserialize_with = "optional_path")]
+    pub domain_map_regex: Option<PathBuf>,
     /// The operator's config files, passed to `haproxy -c` before the
     /// managed file, in the order HAProxy loads them. They must not include
     /// the managed file. Default `["/etc/haproxy/haproxy.cfg"]`.
@@ -68,6 +89,9 @@ impl Default for Config {
             state_file: "/var/lib/haproxy/nomad-connector.state".into(),
             host_map: None,
             uri_map: None,
+            domain_map_exact: Some("/var/lib/haproxy/nomad-connector-domains.map".into()),
+            domain_map_prefix: Some("/var/lib/haproxy/nomad-connector-domains-prefix.map".into()),
+            domain_map_regex: Some("/var/lib/haproxy/nomad-connector-domains-regex.map".into()),
             operator_configs: vec!["/etc/haproxy/haproxy.cfg".into()],
             haproxy_bin: "haproxy".into(),
             drain_grace_ms: 30_000,
@@ -78,7 +102,22 @@ impl Default for Config {
     }
 }
 
+/// A path that `""` turns off (TOML has no null).
+fn optional_path<'de, D: Deserializer<'de>>(de: D) -> Result<Option<PathBuf>, D::Error> {
+    let text = String::deserialize(de)?;
+    Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+}
+
 impl Config {
+    /// The map file of domains of this kind, if configured.
+    pub fn domain_map(&self, kind: DomainMatch) -> Option<&Path> {
+        match kind {
+            DomainMatch::Exact => self.domain_map_exact.as_deref(),
+            DomainMatch::Prefix => self.domain_map_prefix.as_deref(),
+            DomainMatch::Regex => self.domain_map_regex.as_deref(),
+        }
+    }
+
     /// [`Config::drain_grace_ms`] as a duration.
     pub fn drain_grace(&self) -> Duration {
         Duration::from_millis(self.drain_grace_ms)
@@ -114,5 +153,21 @@ mod tests {
         );
         let err = toml::from_str::<Config>("drain_grace = 5").unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn domain_maps_default_beside_the_state_file_and_empty_turns_one_off() {
+        let config: Config =
+            toml::from_str("domain_map_prefix = \"\"\ndomain_map_regex = \"/etc/haproxy/re.map\"")
+                .unwrap();
+        assert_eq!(
+            config.domain_map(DomainMatch::Exact),
+            Some(Path::new("/var/lib/haproxy/nomad-connector-domains.map"))
+        );
+        assert_eq!(config.domain_map(DomainMatch::Prefix), None);
+        assert_eq!(
+            config.domain_map(DomainMatch::Regex),
+            Some(Path::new("/etc/haproxy/re.map"))
+        );
     }
 }

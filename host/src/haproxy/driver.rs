@@ -2,6 +2,7 @@
 
 use super::error::Result;
 use super::validate::ConfigAlert;
+use crate::plan::change::DomainChange;
 use crate::plan::{Actual, ChangeSet, Desired, Refusal, ServerChange, diff};
 use std::future::Future;
 use std::path::PathBuf;
@@ -9,8 +10,8 @@ use std::time::Duration;
 
 /// Something that runs HAProxy's backends for the connector.
 pub trait Driver: Send + Sync {
-    /// Reads what HAProxy runs: backends, servers and their states, plus
-    /// what the driver itself applied.
+    /// Reads what HAProxy runs: backends, servers and their states, the
+    /// entries of the domain maps, plus what the driver itself applied.
     ///
     /// # Errors
     /// HAProxy cannot be reached or answers something unreadable.
@@ -20,10 +21,11 @@ pub trait Driver: Send + Sync {
     /// [`Driver::actual`].
     ///
     /// # Guarantees
-    /// Server changes never reload HAProxy. Backend changes reload at most
-    /// once per call, after the render passes `haproxy -c`; a failed
-    /// validation or reload leaves the old config serving and is reported
-    /// in [`ApplyReport::reload`], not as an error.
+    /// Server and domain map changes never reload HAProxy. Backend changes
+    /// reload at most once per call, after the render passes `haproxy -c`;
+    /// a failed validation or reload leaves the old config serving and is
+    /// reported in [`ApplyReport::reload`], not as an error. A domain entry
+    /// is only added once its backend runs.
     ///
     /// # Errors
     /// HAProxy cannot be reached, or a managed file cannot be written.
@@ -57,6 +59,13 @@ pub struct ApplyReport {
     pub refusals: Vec<Refusal>,
     /// Server changes left for later: their backend awaits its reload.
     pub waiting: usize,
+    /// Domain map changes HAProxy applied.
+    pub applied_domains: Vec<DomainChange>,
+    /// Domain map changes HAProxy did not apply, with its reply.
+    pub failed_domains: Vec<DomainFailure>,
+    /// Domain map changes left for later: their backend awaits its reload
+    /// (an entry never routes to a backend HAProxy does not run yet).
+    pub waiting_domains: usize,
     /// The reload, if one was wanted.
     pub reload: ReloadOutcome,
     /// Apply again after this long (a drain ends, a reload window closes,
@@ -75,6 +84,17 @@ impl ApplyReport {
 pub struct ChangeFailure {
     /// The change.
     pub change: ServerChange,
+    /// The command that failed.
+    pub command: String,
+    /// HAProxy's reply (or why the command was never sent).
+    pub reply: String,
+}
+
+/// A domain map change HAProxy did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainFailure {
+    /// The change.
+    pub change: DomainChange,
     /// The command that failed.
     pub command: String,
     /// HAProxy's reply (or why the command was never sent).

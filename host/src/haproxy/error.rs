@@ -44,6 +44,13 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// Two of the driver's maps configured at one path: each would undo
+    /// the other's entries.
+    #[error("haproxy: {path} is configured for two maps; give each map its own file")]
+    MapPathShared {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file could not be read.
     #[error("{path}: {source}")]
     ReadFailed {

@@ -139,7 +139,10 @@ impl Ledger {
                 .any(|c| c.backend == backend && c.server == server)
         };
         for spec in desired.backends.values() {
-            let refused = changes.refusals.iter().any(|r| r.backend() == spec.name);
+            let refused = changes
+                .refusals
+                .iter()
+                .any(|r| !r.is_domain() && r.backend() == spec.name);
             if refused || self.dynamic.contains_key(&spec.name) {
                 continue;
             }

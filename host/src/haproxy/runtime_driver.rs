@@ -4,11 +4,13 @@
 //! on one connection. Backend changes render the managed config file, pass
 //! `haproxy -c` with the operator's config, dump the server states, and
 //! reload through the master socket; the reload is confirmed when a new
-//! worker answers on the stats socket. After every applied change the
-//! managed file, the Host map and the state file are rewritten atomically,
-//! so a reload or a restart from config brings everything back.
+//! worker answers on the stats socket. Domain map entries change over the
+//! stats socket too (`add map`, `set map`, `del map`), in the same batch.
+//! After every applied change the managed file, the Host and URI maps, the
+//! domain maps (as HAProxy holds them) and the state file are rewritten
+//! atomically, so a reload or a restart from config brings everything back.
 
-use super::actual::{Drains, assemble, parse_backends, parse_servers_state};
+use super::actual::{Drains, assemble, parse_backends, parse_servers_state, parse_show_map};
 use super::config::Config;
 use super::config_file::{self, write_atomic};
 use super::driver::{ApplyReport, Driver, ReloadOutcome};
@@ -20,7 +22,8 @@ use super::stats::{Snapshot, Stats};
 use super::syntax::Token;
 use super::validate::ConfigAlert;
 use super::version::Version;
-use crate::plan::{Actual, BackendChange, ChangeSet, Desired, diff};
+use crate::plan::model::DomainMap;
+use crate::plan::{Actual, BackendChange, ChangeSet, Desired, DomainMatch, diff};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -45,8 +48,24 @@ pub struct RuntimeDriver {
     state_file: Token,
     host_map: Option<Token>,
     uri_map: Option<Token>,
+    domain_maps: Vec<MapFile>,
     inner: Mutex<State>,
     stats: Stats,
+}
+
+/// A configured domain map file.
+#[derive(Debug)]
+struct MapFile {
+    kind: DomainMatch,
+    path: PathBuf,
+    /// The path as HAProxy's CLI names the map (`show map <token>`).
+    token: Token,
+}
+
+impl MapFile {
+    fn show(&self) -> String {
+        format!("show map {}", self.token)
+    }
 }
 
 #[derive(Debug)]
@@ -64,6 +83,19 @@ fn path_token(path: &Path) -> Result<Token> {
         .ok()
         .filter(|_| path.is_absolute())
         .ok_or_else(|| Error::UnsafePath { path: path.into() })
+}
+
+/// Creates a map file empty when missing: HAProxy refuses a config that
+/// names a missing map.
+async fn ensure_exists(path: &Path) -> Result<()> {
+    match tokio::fs::metadata(path).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_atomic(path, "").await,
+        Err(source) => Err(Error::ReadFailed {
+            path: path.into(),
+            source,
+        }),
+    }
 }
 
 /// Reads a map file the driver wrote; creates it empty when missing (HAProxy
@@ -87,16 +119,36 @@ async fn read_map(path: Option<&Path>, set: impl FnMut(&str, &str)) -> Result<()
 
 impl RuntimeDriver {
     /// Connects to HAProxy, detects its version and reads the managed file
-    /// (creating it, and the Host map, when missing).
+    /// (creating it, the Host and URI maps and the domain maps when missing).
     ///
     /// # Errors
-    /// A path HAProxy's config cannot take (or a relative one), HAProxy's
-    /// stats or master socket unreachable, HAProxy older than 2.6, or a
-    /// managed file the connector did not write.
+    /// A domain map sharing its path with another map, a path HAProxy's
+    /// config cannot take (or a relative one), HAProxy's stats or master
+    /// socket unreachable, HAProxy older than 2.6, or a managed file the
+    /// connector did not write.
     pub async fn start(config: Config) -> Result<RuntimeDriver> {
         let state_file = path_token(&config.state_file)?;
         let host_map = config.host_map.as_deref().map(path_token).transpose()?;
         let uri_map = config.uri_map.as_deref().map(path_token).transpose()?;
+        let mut domain_maps = Vec::new();
+        let mut paths: BTreeSet<&Path> = [&config.host_map, &config.uri_map]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path)
+            .collect();
+        for kind in [DomainMatch::Exact, DomainMatch::Prefix, DomainMatch::Regex] {
+            if let Some(path) = config.domain_map(kind) {
+                if !paths.insert(path) {
+                    return Err(Error::MapPathShared { path: path.into() });
+                }
+                let token = path_token(path)?;
+                domain_maps.push(MapFile {
+                    kind,
+                    path: path.to_path_buf(),
+                    token,
+                });
+            }
+        }
         let stats_socket = Socket::new(&config.stats_socket, config.socket_timeout());
         let master = Socket::new(&config.master_socket, config.socket_timeout());
         let version = Version::from_show_info(&stats_socket.send("show info").await?)?;
@@ -130,6 +182,9 @@ impl RuntimeDriver {
             ledger.maps.entry(k.into()).or_default().uri = Some(v.into());
         })
         .await?;
+        for map in &domain_maps {
+            ensure_exists(&map.path).await?;
+        }
         tracing::info!(
             version = %version,
             capabilities = ?version.capabilities(),
@@ -143,6 +198,7 @@ impl RuntimeDriver {
             state_file,
             host_map,
             uri_map,
+            domain_maps,
             inner: Mutex::new(State {
                 ledger,
                 drains: Drains::new(),
@@ -165,26 +221,40 @@ impl RuntimeDriver {
     }
 
     async fn read_actual(&self, st: &mut State) -> Result<Actual> {
-        let replies = self
-            .stats_socket
-            .batch(&["show backend", "show servers state"])
-            .await?;
-        let [backends, state] = replies.as_slice() else {
+        let shows: Vec<String> = self.domain_maps.iter().map(MapFile::show).collect();
+        let mut commands = vec!["show backend", "show servers state"];
+        commands.extend(shows.iter().map(String::as_str));
+        let replies = self.stats_socket.batch(&commands).await?;
+        let [backends, state, maps @ ..] = replies.as_slice() else {
             return Err(Error::BadReply {
                 what: "show backend; show servers state",
                 reply: replies.concat().chars().take(200).collect(),
             });
         };
+        if maps.len() != self.domain_maps.len() {
+            return Err(Error::BadReply {
+                what: "show map",
+                reply: "(no reply: the connection ended)".into(),
+            });
+        }
         let rows = parse_servers_state(state)?;
         let State { ledger, drains, .. } = st;
-        Ok(assemble(
+        let mut actual = assemble(
             &parse_backends(backends),
             rows,
             ledger,
             drains,
             Instant::now(),
             self.config.drain_grace(),
-        ))
+        );
+        for (map, reply) in self.domain_maps.iter().zip(maps) {
+            let held = match parse_show_map(reply)? {
+                Some(entries) => DomainMap::loaded(entries),
+                None => DomainMap::NotLoaded,
+            };
+            actual.domain_maps.insert(map.kind, held);
+        }
+        Ok(actual)
     }
 }
 
@@ -214,6 +284,7 @@ impl Driver for RuntimeDriver {
             report.requeue(after);
         }
         let mut servers = changes.servers.clone();
+        let mut domains = changes.domains.clone();
         let mut waiting = creates(changes);
         let mut restore_up = BTreeSet::new();
         if !changes.needs_reload() {
@@ -243,6 +314,7 @@ impl Driver for RuntimeDriver {
                     let fresh = self.read_actual(&mut st).await?;
                     let again = diff(desired, &fresh);
                     servers = again.servers.clone();
+                    domains = again.domains.clone();
                     waiting = creates(&again);
                     report.refusals = again.refusals.clone();
                     if let Some(after) = again.requeue_after {
@@ -266,11 +338,18 @@ impl Driver for RuntimeDriver {
             .into_iter()
             .partition(|c| !waiting.contains(&c.backend));
         report.waiting = later.len();
-        self.run(&mut st, &todo, &restore_up, &mut report).await?;
-        if !report.applied.is_empty() || matches!(report.reload, ReloadOutcome::Done { .. }) {
+        // A domain entry never routes to a backend HAProxy does not run yet.
+        let (domains, held): (Vec<_>, Vec<_>) = domains
+            .into_iter()
+            .partition(|c| !c.backend().is_some_and(|b| waiting.contains(b)));
+        report.waiting_domains = held.len();
+        self.run(&mut st, &todo, &domains, &restore_up, &mut report)
+            .await?;
+        let changed = !report.applied.is_empty() || !report.applied_domains.is_empty();
+        if changed || matches!(report.reload, ReloadOutcome::Done { .. }) {
             self.persist(&st).await?;
         }
-        if !report.failed.is_empty() {
+        if !report.failed.is_empty() || !report.failed_domains.is_empty() {
             report.requeue(RETRY_FAILED);
         }
         self.stats

@@ -28,6 +28,10 @@ pub struct Snapshot {
     pub applied: BTreeMap<&'static str, u64>,
     /// Server changes that failed, by verb.
     pub failed: BTreeMap<&'static str, u64>,
+    /// Domain map changes applied, by verb (`add`, `set`, `reset`, `remove`).
+    pub domains_applied: BTreeMap<&'static str, u64>,
+    /// Domain map changes that failed, by verb.
+    pub domains_failed: BTreeMap<&'static str, u64>,
     /// Refusals reported (from the plan or from HAProxy).
     pub refusals: u64,
 }

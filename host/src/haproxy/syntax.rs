@@ -95,6 +95,31 @@ impl Token {
         }
     }
 
+    /// A word for the runtime socket only, such as a domain regex as a map
+    /// key: printable ASCII without blanks, quotes, `;` or `#`. Backslashes
+    /// are allowed and doubled, because the socket unescapes them (verified
+    /// on 2.6: `add map m a\\.b v` stores the key `a\.b`).
+    ///
+    /// # Errors
+    /// Any other character, empty, or over `max` bytes (before doubling).
+    ///
+    /// # Caveats
+    /// Never write it into a config or map file: a map file takes the key
+    /// as it is, without unescaping.
+    pub fn socket_word(what: &str, value: &str, max: usize) -> Result<Token> {
+        check_len(what, value, max)?;
+        let ok = |c: char| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | ';' | '#');
+        if value.chars().all(ok) {
+            Ok(Token(value.replace('\\', "\\\\")))
+        } else {
+            Err(invalid(
+                what,
+                value,
+                "may only hold printable ASCII without blanks, quotes, ';' or '#'",
+            ))
+        }
+    }
+
     /// A DNS name as sent in SNI: letters, digits, `-` and `.`.
     ///
     /// # Errors
@@ -233,6 +258,15 @@ mod tests {
     fn log_format_literals_double_percent() {
         let t = Token::quoted_literal_log_format("h", "100%[x]", 100).unwrap();
         assert_eq!(t.as_str(), "'100%%[x]'");
+    }
+
+    #[test]
+    fn socket_words_double_backslashes_and_refuse_separators() {
+        let t = Token::socket_word("regex", "^api[0-9]+\\.example\\.com$", 100).unwrap();
+        assert_eq!(t.as_str(), "^api[0-9]+\\\\.example\\\\.com$");
+        for bad in ["a b", "a;b", "a#b", "a'b", "a\"b", "a\nb", "a\tb", "é", ""] {
+            assert!(Token::socket_word("regex", bad, 100).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Config {
     /// Directory for compiled plugins (`.cwasm`); none compiles at every
     /// start (~20 ms a plugin). It must be as trusted as the binary.
     pub cache_dir: Option<PathBuf>,
+    /// `ca-file` for TLS checks that verify certificates. Default `@system-ca`.
+    pub ca_file: Option<String>,
 }
 
 /// Where a check type's plugin comes from.

@@ -13,6 +13,7 @@ use super::health::{HealthBoard, HealthWatch};
 use super::http::HttpClient;
 use super::instance::{Change, Scope};
 use super::store::Catalog;
+use super::wire::RawEvent;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -265,9 +266,22 @@ impl<C: Api> ScopeLoop<C> {
         s: &mut Streaming<C::Stream>,
         changes: &mut Vec<Change>,
     ) -> Result<()> {
-        if !s.connected {
-            s.connected = true;
-            self.board.update(self.key(), |h| h.connected = true);
+        let first = !s.connected;
+        s.connected = true;
+        // Frames and heartbeats feed the stream lag and the events by topic.
+        let received: Option<&[RawEvent]> = match &item {
+            Item::Frame(frame) => Some(&frame.events),
+            Item::Heartbeat => Some(&[]),
+            Item::ServerText(_) => None,
+        };
+        if first || received.is_some() {
+            let now = Instant::now();
+            self.board.update(self.key(), |h| {
+                h.connected = true;
+                if let Some(events) = received {
+                    h.received(now, events.iter().map(|e| e.topic.as_str()));
+                }
+            });
         }
         match item {
             Item::Heartbeat => Ok(()),
@@ -297,7 +311,7 @@ impl<C: Api> ScopeLoop<C> {
         if stream.is_some_and(|s| s.connected && s.opened.elapsed() >= STABLE_AFTER) {
             self.backoff.reset();
         }
-        let message = error.to_string();
+        let message = with_causes(&error);
         if self.last_logged.as_deref() == Some(message.as_str()) {
             tracing::debug!(scope = %self.scope, error = %message, "nomad watch failed again");
         } else {
@@ -318,6 +332,23 @@ impl<C: Api> ScopeLoop<C> {
     fn key(&self) -> &str {
         self.scope.param()
     }
+}
+
+/// The error and its causes on one line (`… request failed: error sending
+/// request …: tcp connect error: Connection refused`), for the log and
+/// `/readyz`; a cause the text already holds is not repeated.
+fn with_causes(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 mod apply;

@@ -378,3 +378,56 @@ async fn a_stream_refused_with_500_permission_denied_waits_the_cap() {
         "{err}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_are_counted_by_topic_and_each_frame_or_heartbeat_resets_the_lag() {
+    let mut h = Harness::new();
+    h.set(10, &[]);
+    let b = reg("b", "web", 81, 11);
+    let node = r#"{"Topic":"Node","Type":"NodeRegistration","Key":"n1","Namespace":"","Index":12,"Payload":{}}"#;
+    h.script(body(
+        vec![
+            Bytes::from_static(b"{}\n"),
+            frame(
+                11,
+                &[svc_event("ServiceRegistration", &b, 11), job_event("j", 11)],
+            ),
+            frame(12, &[job_event("j", 12), node.to_string()]),
+        ],
+        true,
+    ));
+    h.steps(2).await;
+    tokio::time::advance(Duration::from_secs(20)).await;
+    assert_eq!(h.health.get().stream_lag(), Some(Duration::from_secs(20)));
+    h.steps(1).await;
+    assert_eq!(h.health.get().stream_lag(), Some(Duration::ZERO));
+    tokio::time::advance(Duration::from_secs(7)).await;
+    assert_eq!(h.health.get().stream_lag(), Some(Duration::from_secs(7)));
+    h.steps(2).await;
+    let health = h.health.get();
+    assert_eq!(health.stream_lag(), Some(Duration::ZERO));
+    let topics: Vec<_> = health.events.into_iter().collect();
+    assert_eq!(topics, [("Job", 2), ("Service", 1), ("other", 1)]);
+}
+
+#[tokio::test]
+async fn a_failed_request_is_reported_with_its_root_cause_once() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let source = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{port}/v1/services"))
+        .send()
+        .await
+        .unwrap_err();
+    let text = with_causes(&Error::RequestFailed {
+        what: "GET /v1/services".into(),
+        source,
+    });
+    assert!(text.contains("Connection refused"), "{text}");
+    assert_eq!(text.matches("error sending request").count(), 1, "{text}");
+}

@@ -1,6 +1,6 @@
-//! The change set `diff` returns: server-level (runtime) and backend-level (reload) changes.
+//! The change set `diff` returns: runtime changes (servers, domain map entries) and backend-level (reload) changes.
 
-use super::model::ServerSpec;
+use super::model::{DomainMatch, ServerSpec};
 use std::time::Duration;
 
 /// What the driver must do to turn the actual state into the desired one.
@@ -8,6 +8,9 @@ use std::time::Duration;
 pub struct ChangeSet {
     /// Server-level changes, applied over the runtime API, never reloading.
     pub servers: Vec<ServerChange>,
+    /// Domain map entries to add, repoint or remove, applied over the
+    /// runtime API after the server changes, never reloading.
+    pub domains: Vec<DomainChange>,
     /// Backend-level changes, applied by rendering the managed config file,
     /// validating it and reloading HAProxy (one reload for all of them).
     pub backends: Vec<BackendChange>,
@@ -21,7 +24,7 @@ pub struct ChangeSet {
 impl ChangeSet {
     /// Nothing to do (refusals aside).
     pub fn is_empty(&self) -> bool {
-        self.servers.is_empty() && self.backends.is_empty()
+        self.servers.is_empty() && self.domains.is_empty() && self.backends.is_empty()
     }
 
     /// Whether applying needs a reload.
@@ -86,6 +89,62 @@ impl ServerAction {
             ServerAction::Drain => "drain",
             ServerAction::Remove => "remove",
         }
+    }
+}
+
+/// A change to one entry of a domain map (the map of its [`DomainMatch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainChange {
+    /// Which map.
+    pub kind: DomainMatch,
+    /// The entry's key, exactly as HAProxy stores it.
+    pub pattern: String,
+    /// What to do.
+    pub action: DomainAction,
+}
+
+impl DomainChange {
+    /// The backend the entry points to afterwards (`None` for a removal).
+    pub fn backend(&self) -> Option<&str> {
+        match &self.action {
+            DomainAction::Add(b) | DomainAction::Set(b) | DomainAction::Reset(b) => Some(b),
+            DomainAction::Remove => None,
+        }
+    }
+}
+
+/// What to do to a domain map entry; each is one or two runtime commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainAction {
+    /// `add map`: a new entry pointing at this backend.
+    Add(String),
+    /// `set map`: point the entry at another backend.
+    Set(String),
+    /// `del map`, then `add map`: HAProxy holds the key more than once (an
+    /// operator's `add map`), and must hold it once.
+    Reset(String),
+    /// `del map`: nobody claims the pattern any more.
+    Remove,
+}
+
+impl DomainAction {
+    /// A short name for logs and counters.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            DomainAction::Add(_) => "add",
+            DomainAction::Set(_) => "set",
+            DomainAction::Reset(_) => "reset",
+            DomainAction::Remove => "remove",
+        }
+    }
+}
+
+/// How a [`DomainMatch`] is named in refusals, config keys and docs.
+pub fn kind_name(kind: DomainMatch) -> &'static str {
+    match kind {
+        DomainMatch::Exact => "exact",
+        DomainMatch::Prefix => "prefix",
+        DomainMatch::Regex => "regex",
     }
 }
 
@@ -183,6 +242,79 @@ pub enum Refusal {
         /// HAProxy's reply.
         reply: String,
     },
+    /// A domain pattern outside the grammar of its kind: never sent.
+    #[error(
+        "domain {pattern:?} ({} match) of backend {backend:?}: {reason}",
+        kind_name(*.kind)
+    )]
+    InvalidDomain {
+        /// How it matches.
+        kind: DomainMatch,
+        /// The pattern.
+        pattern: String,
+        /// The backend that claims it.
+        backend: String,
+        /// Why the grammar refuses it.
+        reason: String,
+    },
+    /// A domain of a kind whose map the driver is configured without.
+    #[error(
+        "domain {pattern:?} ({} match) of backend {backend:?}: no domain_map_{} is configured in [haproxy]",
+        kind_name(*.kind),
+        kind_name(*.kind)
+    )]
+    DomainMapOff {
+        /// How it matches.
+        kind: DomainMatch,
+        /// The pattern.
+        pattern: String,
+        /// The backend that claims it.
+        backend: String,
+    },
+    /// A domain whose map HAProxy has not loaded: no frontend rule of the
+    /// operator's uses the file, so the entry could not take effect.
+    #[error(
+        "domain {pattern:?} ({} match) of backend {backend:?}: HAProxy has not loaded the {} domain map; the operator's frontend must use it (see docs/haproxy-driver.md)",
+        kind_name(*.kind),
+        kind_name(*.kind)
+    )]
+    DomainMapNotLoaded {
+        /// How it matches.
+        kind: DomainMatch,
+        /// The pattern.
+        pattern: String,
+        /// The backend that claims it.
+        backend: String,
+    },
+    /// A domain routed to a backend the desired state lacks, or that is
+    /// refused: requests would go to another backend (or none).
+    #[error(
+        "domain {pattern:?} ({} match): backend {backend:?} is not in the desired state or is refused",
+        kind_name(*.kind)
+    )]
+    DomainBackendUnknown {
+        /// How it matches.
+        kind: DomainMatch,
+        /// The pattern.
+        pattern: String,
+        /// The backend it names.
+        backend: String,
+    },
+    /// HAProxy refused the entry (a regex its library cannot compile).
+    #[error(
+        "domain {pattern:?} ({} match) of backend {backend:?}: HAProxy refused it: {reply}",
+        kind_name(*.kind)
+    )]
+    DomainRefused {
+        /// How it matches.
+        kind: DomainMatch,
+        /// The pattern.
+        pattern: String,
+        /// The backend that claims it.
+        backend: String,
+        /// HAProxy's reply.
+        reply: String,
+    },
 }
 
 impl Refusal {
@@ -195,7 +327,35 @@ impl Refusal {
             | Refusal::ClassConflict { backend }
             | Refusal::NotConnectorServer { backend, .. }
             | Refusal::WeightOutOfRange { backend, .. }
-            | Refusal::StaticBalance { backend, .. } => backend,
+            | Refusal::StaticBalance { backend, .. }
+            | Refusal::InvalidDomain { backend, .. }
+            | Refusal::DomainMapOff { backend, .. }
+            | Refusal::DomainMapNotLoaded { backend, .. }
+            | Refusal::DomainBackendUnknown { backend, .. }
+            | Refusal::DomainRefused { backend, .. } => backend,
         }
+    }
+
+    /// Whether it refuses a whole backend (not one server or domain of it).
+    pub fn refuses_backend(&self) -> bool {
+        match self {
+            Refusal::InvalidName { backend, name } => backend == name,
+            Refusal::NameCollision { .. }
+            | Refusal::NoSuchBackend { .. }
+            | Refusal::ClassConflict { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether it refuses a domain map entry.
+    pub fn is_domain(&self) -> bool {
+        matches!(
+            self,
+            Refusal::InvalidDomain { .. }
+                | Refusal::DomainMapOff { .. }
+                | Refusal::DomainMapNotLoaded { .. }
+                | Refusal::DomainBackendUnknown { .. }
+                | Refusal::DomainRefused { .. }
+        )
     }
 }

@@ -18,6 +18,8 @@
 //!   traffic before a passing check), even when an operator set it.
 //! - A server nobody wants drains for the grace period, then is removed; a
 //!   server already in maintenance is removed at once.
+//! - Domain map entries are diffed against what HAProxy's maps hold
+//!   ([`domains`]); an entry never routes to a backend refused here.
 
 use super::change::{BackendChange, ChangeSet, Refusal, ServerAction, ServerChange};
 use super::model::{
@@ -26,6 +28,8 @@ use super::model::{
 use crate::haproxy::names;
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+mod domains;
 
 /// HAProxy's largest weight.
 const MAX_WEIGHT: u16 = 256;
@@ -64,6 +68,13 @@ pub fn diff(desired: &Desired, actual: &Actual) -> ChangeSet {
                 .push(BackendChange::Delete(backend.name.clone()));
         }
     }
+    let refused: BTreeSet<String> = out
+        .refusals
+        .iter()
+        .filter(|r| r.refuses_backend())
+        .map(|r| r.backend().to_string())
+        .collect();
+    domains::domains(desired, actual, &refused, &mut out);
     out
 }
 
@@ -231,7 +242,8 @@ fn retire(backend: &ActualBackend, have: &ActualServer, grace: Duration, out: &m
 mod tests {
     use super::*;
     use crate::haproxy::syntax::Token;
-    use crate::plan::model::{AdminState, ServerSpec};
+    use crate::plan::change::{DomainAction, DomainChange};
+    use crate::plan::model::{AdminState, DomainMap, DomainMatch, ServerSpec};
     use std::net::{IpAddr, Ipv4Addr};
 
     const GRACE: Duration = Duration::from_secs(30);
@@ -291,6 +303,10 @@ mod tests {
                 .map(|b| (b.name.clone(), b.clone()))
                 .collect(),
             drain_grace: GRACE,
+            domain_maps: [DomainMatch::Exact, DomainMatch::Prefix, DomainMatch::Regex]
+                .into_iter()
+                .map(|k| (k, DomainMap::Loaded(Default::default())))
+                .collect(),
         }
     }
 
@@ -600,5 +616,241 @@ mod tests {
             vec![BackendChange::Create("default_web".into())]
         );
         assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "add")]);
+    }
+
+    fn with_domains(mut d: Desired, entries: &[(DomainMatch, &str, &str)]) -> Desired {
+        for (kind, pattern, backend) in entries {
+            d.domains
+                .insert((*kind, pattern.to_string()), backend.to_string());
+        }
+        d
+    }
+
+    fn holding(mut a: Actual, kind: DomainMatch, entries: &[(&str, &str)]) -> Actual {
+        a.domain_maps
+            .insert(kind, DomainMap::loaded(entries.iter().copied()));
+        a
+    }
+
+    fn domain(kind: DomainMatch, pattern: &str, action: DomainAction) -> DomainChange {
+        DomainChange {
+            kind,
+            pattern: pattern.into(),
+            action,
+        }
+    }
+
+    #[test]
+    fn diff_should_add_missing_domain_entries_of_every_kind() {
+        let web = backend("default_web", &[server("a", 1)]);
+        let want = with_domains(
+            desired(std::slice::from_ref(&web)),
+            &[
+                (DomainMatch::Exact, "api.example.com", "default_web"),
+                (DomainMatch::Prefix, "api.", "default_web"),
+                (
+                    DomainMatch::Regex,
+                    r"^api[0-9]+\.example\.com$",
+                    "default_web",
+                ),
+            ],
+        );
+        let changes = diff(&want, &actual(&[applied(&web)]));
+        let add = || DomainAction::Add("default_web".into());
+        assert_eq!(
+            changes.domains,
+            [
+                domain(DomainMatch::Exact, "api.example.com", add()),
+                domain(DomainMatch::Prefix, "api.", add()),
+                domain(DomainMatch::Regex, r"^api[0-9]+\.example\.com$", add()),
+            ]
+        );
+        assert!(!changes.needs_reload() && changes.refusals.is_empty());
+        assert!(!changes.is_empty());
+    }
+
+    #[test]
+    fn diff_should_be_empty_when_maps_match() {
+        let web = backend("default_web", &[server("a", 1)]);
+        let want = with_domains(
+            desired(std::slice::from_ref(&web)),
+            &[(DomainMatch::Exact, "api.example.com", "default_web")],
+        );
+        let have = holding(
+            actual(&[applied(&web)]),
+            DomainMatch::Exact,
+            &[("api.example.com", "default_web")],
+        );
+        let changes = diff(&want, &have);
+        assert!(changes.is_empty(), "{changes:?}");
+    }
+
+    #[test]
+    fn diff_should_repoint_reset_and_remove_domain_entries() {
+        let web = backend("default_web", &[server("a", 1)]);
+        let api = backend("default_api", &[server("b", 2)]);
+        let want = with_domains(
+            desired(&[web.clone(), api.clone()]),
+            &[
+                (DomainMatch::Exact, "moved.example.com", "default_api"),
+                (DomainMatch::Exact, "twice.example.com", "default_web"),
+            ],
+        );
+        let have = holding(
+            actual(&[applied(&web), applied(&api)]),
+            DomainMatch::Exact,
+            &[
+                ("moved.example.com", "default_web"),
+                ("twice.example.com", "default_web"),
+                ("twice.example.com", "default_api"),
+                ("gone.example.com", "default_web"),
+            ],
+        );
+        let changes = diff(&want, &have);
+        assert_eq!(
+            changes.domains,
+            [
+                domain(
+                    DomainMatch::Exact,
+                    "moved.example.com",
+                    DomainAction::Set("default_api".into())
+                ),
+                domain(
+                    DomainMatch::Exact,
+                    "twice.example.com",
+                    DomainAction::Reset("default_web".into())
+                ),
+                domain(DomainMatch::Exact, "gone.example.com", DomainAction::Remove),
+            ]
+        );
+        assert!(changes.servers.is_empty() && !changes.needs_reload());
+    }
+
+    #[test]
+    fn diff_should_refuse_domain_outside_its_grammar_naming_pattern_and_backend() {
+        let web = backend("default_web", &[server("a", 1)]);
+        let want = with_domains(
+            desired(std::slice::from_ref(&web)),
+            &[
+                (DomainMatch::Exact, "evil.com;del map x y", "default_web"),
+                (DomainMatch::Prefix, "API.", "default_web"),
+                (DomainMatch::Regex, "^a b$", "default_web"),
+            ],
+        );
+        let changes = diff(&want, &actual(&[applied(&web)]));
+        assert!(changes.domains.is_empty(), "{changes:?}");
+        assert_eq!(changes.refusals.len(), 3, "{:?}", changes.refusals);
+        let first = changes.refusals[0].to_string();
+        assert!(
+            first.contains("\"evil.com;del map x y\"") && first.contains("\"default_web\""),
+            "{first}"
+        );
+        assert!(changes.refusals.iter().all(Refusal::is_domain));
+    }
+
+    #[test]
+    fn diff_should_refuse_domain_of_unknown_or_refused_backend_and_drop_its_entry() {
+        let taken = backend("default_taken", &[server("a", 1)]);
+        let want = with_domains(
+            desired(std::slice::from_ref(&taken)),
+            &[
+                (DomainMatch::Exact, "taken.example.com", "default_taken"),
+                (DomainMatch::Exact, "ghost.example.com", "default_ghost"),
+            ],
+        );
+        // default_taken collides with an operator's backend: an entry must
+        // not route its domain there.
+        let have = holding(
+            actual(&[operator("default_taken", &["x"])]),
+            DomainMatch::Exact,
+            &[("taken.example.com", "default_taken")],
+        );
+        let changes = diff(&want, &have);
+        assert_eq!(
+            changes.domains,
+            [domain(
+                DomainMatch::Exact,
+                "taken.example.com",
+                DomainAction::Remove
+            )]
+        );
+        let unknown: Vec<&str> = changes
+            .refusals
+            .iter()
+            .filter_map(|r| match r {
+                Refusal::DomainBackendUnknown { pattern, .. } => Some(pattern.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(unknown, ["ghost.example.com", "taken.example.com"]);
+    }
+
+    #[test]
+    fn diff_should_refuse_domains_whose_map_is_off_or_not_loaded() {
+        let web = backend("default_web", &[server("a", 1)]);
+        let want = with_domains(
+            desired(std::slice::from_ref(&web)),
+            &[
+                (DomainMatch::Prefix, "api.", "default_web"),
+                (DomainMatch::Regex, "^api", "default_web"),
+            ],
+        );
+        let mut have = actual(&[applied(&web)]);
+        have.domain_maps.remove(&DomainMatch::Prefix);
+        have.domain_maps
+            .insert(DomainMatch::Regex, DomainMap::NotLoaded);
+        let changes = diff(&want, &have);
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(matches!(
+            changes.refusals[..],
+            [
+                Refusal::DomainMapOff { .. },
+                Refusal::DomainMapNotLoaded { .. }
+            ]
+        ));
+        assert!(
+            changes.refusals[0]
+                .to_string()
+                .contains("no domain_map_prefix is configured"),
+            "{}",
+            changes.refusals[0]
+        );
+    }
+
+    #[test]
+    fn diff_should_route_domain_to_backend_it_creates() {
+        let web = backend("default_web", &[server("a", 1)]);
+        let want = with_domains(
+            desired(std::slice::from_ref(&web)),
+            &[(DomainMatch::Exact, "web.example.com", "default_web")],
+        );
+        let changes = diff(&want, &actual(&[]));
+        assert_eq!(
+            changes.backends,
+            [BackendChange::Create("default_web".into())]
+        );
+        assert_eq!(
+            changes.domains.len(),
+            1,
+            "the driver holds it until the reload"
+        );
+    }
+
+    #[test]
+    fn diff_should_remove_foreign_entries_it_can_address_only() {
+        let have = holding(
+            actual(&[]),
+            DomainMatch::Exact,
+            &[("Upper.example.com", "be"), ("a;b", "be")],
+        );
+        let changes = diff(&Desired::default(), &have);
+        assert_eq!(
+            changes.domains,
+            [domain(
+                DomainMatch::Exact,
+                "Upper.example.com",
+                DomainAction::Remove
+            )]
+        );
     }
 }

@@ -6,12 +6,19 @@
 
 pub mod balance;
 pub mod change;
+pub mod desired;
 pub mod diff;
 pub mod model;
+pub mod tags;
 
-pub use change::{BackendChange, ChangeSet, Refusal, ServerAction, ServerChange};
+pub use change::{
+    BackendChange, ChangeSet, DomainAction, DomainChange, Refusal, ServerAction, ServerChange,
+};
+pub use desired::{
+    Assembled, CheckMapper, InstanceInput, ServiceKey, ServicePlan, assemble, plan_service,
+};
 pub use diff::diff;
 pub use model::{
     Actual, ActualBackend, ActualServer, AdminState, BackendClass, BackendSpec, Balance, Desired,
-    DomainMatch, Domains, MapEntries, Mode, OpState, ServerSpec,
+    DomainMap, DomainMatch, Domains, MapEntries, Mode, OpState, ServerSpec,
 };

@@ -253,6 +253,35 @@ pub struct Actual {
     /// How long a removed server drains before it is deleted (the driver's
     /// setting, carried here so that [`diff`](super::diff::diff) stays pure).
     pub drain_grace: Duration,
+    /// The domain maps as HAProxy holds them (`show map`), by how they
+    /// match; a kind missing here has no map configured, and its entries
+    /// are refused.
+    pub domain_maps: BTreeMap<DomainMatch, DomainMap>,
+}
+
+/// One of the connector's domain maps as HAProxy holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DomainMap {
+    /// Configured, but HAProxy has not loaded it: no rule of the operator's
+    /// config uses the file, so its entries cannot take effect.
+    #[default]
+    NotLoaded,
+    /// Its entries: pattern → every backend HAProxy holds for it, in
+    /// HAProxy's order (more than one after a duplicate `add map`).
+    Loaded(BTreeMap<String, Vec<String>>),
+}
+
+impl DomainMap {
+    /// A loaded map from `(pattern, backend)` entries in HAProxy's order.
+    pub fn loaded<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> DomainMap {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (pattern, backend) in entries {
+            map.entry(pattern.to_string())
+                .or_default()
+                .push(backend.to_string());
+        }
+        DomainMap::Loaded(map)
+    }
 }
 
 /// One backend as the driver sees it.

@@ -1,21 +1,25 @@
-//! The runtime step of the runtime driver: one batch of server changes, then persistence.
+//! The runtime step of the runtime driver: one batch of server and domain changes, then persistence.
 
 use super::{RuntimeDriver, State};
-use crate::haproxy::commands::{self, Context, Outcome};
+use crate::haproxy::actual::{map_file, parse_show_map};
+use crate::haproxy::commands::{self, Command, Context, Outcome};
 use crate::haproxy::config_file::{self, write_atomic};
-use crate::haproxy::driver::{ApplyReport, ChangeFailure};
-use crate::haproxy::error::Result;
+use crate::haproxy::driver::{ApplyReport, ChangeFailure, DomainFailure};
+use crate::haproxy::error::{Error, Result};
 use crate::haproxy::ledger::Ledger;
+use crate::plan::change::DomainChange;
 use crate::plan::{ServerAction, ServerChange};
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 impl RuntimeDriver {
-    /// Sends the server changes in one batch and records what HAProxy applied.
+    /// Sends the server changes, then the domain changes, in one batch and
+    /// records what HAProxy applied.
     pub(super) async fn run(
         &self,
         st: &mut State,
         todo: &[ServerChange],
+        domains: &[DomainChange],
         restore_up: &BTreeSet<(String, String)>,
         report: &mut ApplyReport,
     ) -> Result<()> {
@@ -37,9 +41,15 @@ impl RuntimeDriver {
                 }),
             }
         }
+        let domain_groups = self.domain_commands(domains, report);
         let texts: Vec<&str> = groups
             .iter()
             .flat_map(|(_, cmds)| cmds.iter().map(|c| c.text.as_str()))
+            .chain(
+                domain_groups
+                    .iter()
+                    .flat_map(|(_, cmds)| cmds.iter().map(|c| c.text.as_str())),
+            )
             .collect();
         if texts.is_empty() {
             return Ok(());
@@ -81,10 +91,70 @@ impl RuntimeDriver {
                 }
             }
         }
+        for (change, cmds) in domain_groups {
+            let mine = &replies[at.min(replies.len())..(at + cmds.len()).min(replies.len())];
+            at += cmds.len();
+            self.judged_domain(change, commands::judge_domain(change, &cmds, mine), report);
+        }
         Ok(())
     }
 
-    /// Rewrites the managed file and the Host map, and dumps the states.
+    /// The commands of each domain change; a change that cannot become
+    /// commands is reported failed and never sent.
+    fn domain_commands<'c>(
+        &self,
+        domains: &'c [DomainChange],
+        report: &mut ApplyReport,
+    ) -> Vec<(&'c DomainChange, Vec<Command>)> {
+        let mut groups = Vec::new();
+        for change in domains {
+            let map = self.domain_maps.iter().find(|m| m.kind == change.kind);
+            let cmds = match map {
+                Some(map) => commands::for_domain(change, &map.token).map_err(|e| e.to_string()),
+                None => Err("no map of this kind is configured".to_string()),
+            };
+            match cmds {
+                Ok(cmds) => groups.push((change, cmds)),
+                Err(reply) => self.judged_domain(
+                    change,
+                    Outcome::Failed {
+                        command: String::new(),
+                        reply,
+                    },
+                    report,
+                ),
+            }
+        }
+        groups
+    }
+
+    /// Reports and counts the outcome of one domain change.
+    fn judged_domain(&self, change: &DomainChange, outcome: Outcome, report: &mut ApplyReport) {
+        let verb = change.action.verb();
+        match outcome {
+            Outcome::Applied => {
+                self.stats
+                    .update(|s| *s.domains_applied.entry(verb).or_default() += 1);
+                report.applied_domains.push(change.clone());
+            }
+            Outcome::Refused(refusal) => report.refusals.push(refusal),
+            Outcome::Failed { command, reply } => {
+                tracing::warn!(pattern = %change.pattern, kind = ?change.kind, verb, %command, %reply, "haproxy refused a domain map change");
+                self.stats
+                    .update(|s| *s.domains_failed.entry(verb).or_default() += 1);
+                report.failed_domains.push(DomainFailure {
+                    change: change.clone(),
+                    command,
+                    reply,
+                });
+            }
+        }
+    }
+
+    /// Rewrites the managed file and the Host and URI maps, and dumps the
+    /// states and the domain maps as HAProxy holds them (in its order, so
+    /// that the precedence of regexes survives a reload or restart). A
+    /// domain map HAProxy has not loaded keeps its file.
     pub(super) async fn persist(&self, st: &State) -> Result<()> {
         let managed = &self.config.managed_config;
         write_atomic(
@@ -93,9 +163,24 @@ impl RuntimeDriver {
         )
         .await?;
         self.write_maps(&st.ledger).await?;
-        let dump = self.stats_socket.send("show servers state").await?;
-        let states = config_file::state_file(&dump, &st.ledger.dynamic);
-        write_atomic(&self.config.state_file, &states).await
+        let shows: Vec<String> = self.domain_maps.iter().map(|m| m.show()).collect();
+        let mut dumps = vec!["show servers state"];
+        dumps.extend(shows.iter().map(String::as_str));
+        let replies = self.stats_socket.batch(&dumps).await?;
+        let Some((dump, maps)) = replies.split_first() else {
+            return Err(Error::BadReply {
+                what: "show servers state",
+                reply: String::new(),
+            });
+        };
+        let states = config_file::state_file(dump, &st.ledger.dynamic);
+        write_atomic(&self.config.state_file, &states).await?;
+        for (map, reply) in self.domain_maps.iter().zip(maps) {
+            if let Some(entries) = parse_show_map(reply)? {
+                write_atomic(&map.path, &map_file(&entries)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Rewrites the configured map files from `ledger`.

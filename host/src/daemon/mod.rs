@@ -1,0 +1,15 @@
+//! The daemon: the wiring of the data path, the reconcile loop, its control,
+//! and the admin listener.
+//!
+//! [`run`] builds the parts (engine, Nomad watcher and check resolver,
+//! HAProxy driver), then loops: Nomad changes mark services dirty, dirty
+//! services are re-planned and synced; a periodic resync re-plans
+//! everything; [`Control::Reload`] swaps in a new config's plugins;
+//! [`Control::Shutdown`] stops after the batch in flight.
+
+pub mod admin;
+pub mod reconcile;
+mod run;
+
+pub use reconcile::{Outcome, Reconciler};
+pub use run::{Control, Error, run, snapshot};

@@ -1,0 +1,374 @@
+//! The reconcile loop's state: Nomad changes mark services dirty; dirty
+//! services are re-planned; the desired state is synced to HAProxy.
+//!
+//! Level-triggered (design.md, principle 1): an event never edits HAProxy
+//! directly. The same `reconcile` serves start-up, every event, every
+//! reconnect and the periodic resync, so a missed event, an HAProxy restart
+//! or a connector restart heals by itself.
+
+use crate::haproxy::{ApplyReport, Driver, ReloadOutcome};
+use crate::mapping::Engine;
+use crate::metrics::ReloadReason;
+use crate::nomad::{Api, Change, CheckLookup, Checks, Instance, Scope};
+use crate::plan::Desired;
+use crate::plan::tags::ServiceTags;
+use crate::plan::{Assembled, InstanceInput, ServiceKey, ServicePlan, assemble, plan_service};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A job-spec look-up, remembered for one registration version.
+#[derive(Debug, Clone)]
+struct Looked {
+    modify_index: u64,
+    lookup: CheckLookup,
+    /// Ask again after this instant (an unavailable spec).
+    retry_at: Option<Instant>,
+}
+
+/// What one reconcile did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Services planned this time.
+    pub planned: usize,
+    /// Why HAProxy reloaded, when it did (one entry per kind of change).
+    pub reload_reasons: Vec<ReloadReason>,
+    /// The driver's report.
+    pub report: ApplyReport,
+    /// Reconcile again after this long even without events.
+    pub requeue_after: Option<Duration>,
+}
+
+/// The loop's state: the catalog, the plans, and what is dirty.
+pub struct Reconciler<D: Driver, C: Api> {
+    driver: D,
+    engine: Arc<Engine>,
+    checks: Checks<C>,
+    catalog: crate::nomad::Catalog,
+    scopes: Vec<Scope>,
+    listed: BTreeSet<String>,
+    lookups: HashMap<String, Looked>,
+    plans: BTreeMap<ServiceKey, ServicePlan>,
+    dirty: BTreeSet<ServiceKey>,
+    logged: HashSet<String>,
+    assembled: Assembled,
+}
+
+fn key(instance: &Instance) -> ServiceKey {
+    ServiceKey {
+        namespace: instance.namespace.clone(),
+        name: instance.service.clone(),
+    }
+}
+
+impl<D: Driver, C: Api> Reconciler<D, C> {
+    /// A reconciler that waits for every scope's first listing before syncing.
+    pub fn new(driver: D, engine: Arc<Engine>, checks: Checks<C>, scopes: Vec<Scope>) -> Self {
+        Reconciler {
+            driver,
+            engine,
+            checks,
+            catalog: crate::nomad::Catalog::new(),
+            scopes,
+            listed: BTreeSet::new(),
+            lookups: HashMap::new(),
+            plans: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            logged: HashSet::new(),
+            assembled: Assembled::default(),
+        }
+    }
+
+    /// The driver.
+    pub fn driver(&self) -> &D {
+        &self.driver
+    }
+
+    /// Every scope has been listed once: the view is complete enough to sync.
+    pub fn ready(&self) -> bool {
+        self.scopes
+            .iter()
+            .all(|s| self.listed.contains(&s.to_string()))
+    }
+
+    /// The current plans, by service (for `explain`).
+    pub fn plans(&self) -> &BTreeMap<ServiceKey, ServicePlan> {
+        &self.plans
+    }
+
+    /// The last assembled desired state (for `plan`).
+    pub fn assembled(&self) -> &Assembled {
+        &self.assembled
+    }
+
+    /// Instances known.
+    pub fn instances(&self) -> usize {
+        self.catalog.len()
+    }
+
+    /// Replaces the mapping engine (SIGHUP) and re-plans everything.
+    pub fn set_engine(&mut self, engine: Arc<Engine>) {
+        self.engine = engine;
+        self.mark_all_dirty();
+    }
+
+    /// Marks every known service dirty (periodic resync, new engine).
+    pub fn mark_all_dirty(&mut self) {
+        let keys: Vec<ServiceKey> = self.catalog.instances().map(key).collect();
+        self.dirty.extend(keys);
+        self.dirty.extend(self.plans.keys().cloned());
+    }
+
+    /// Applies one change from the watcher: only marks what it touches dirty.
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Upserted(i) | Change::Removed(i) => {
+                if self.catalog.apply(change) {
+                    self.dirty.insert(key(i));
+                    if matches!(change, Change::Removed(_)) {
+                        self.lookups.remove(&i.id);
+                    }
+                }
+            }
+            Change::Relisted { scope, instances } => {
+                let before: Vec<(ServiceKey, String)> = self
+                    .catalog
+                    .instances()
+                    .filter(|i| scope.covers(&i.namespace))
+                    .map(|i| (key(i), i.id.clone()))
+                    .collect();
+                let kept: HashSet<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+                for (service, id) in &before {
+                    if !kept.contains(id.as_str()) {
+                        self.lookups.remove(id);
+                    }
+                    self.dirty.insert(service.clone());
+                }
+                self.dirty.extend(instances.iter().map(key));
+                self.catalog.apply(change);
+                self.listed.insert(scope.to_string());
+            }
+            Change::JobChanged { namespace, job } => {
+                let touched: Vec<(ServiceKey, String)> = self
+                    .catalog
+                    .instances()
+                    .filter(|i| &i.namespace == namespace && &i.job == job)
+                    .map(|i| (key(i), i.id.clone()))
+                    .collect();
+                for (service, id) in touched {
+                    self.lookups.remove(&id);
+                    self.dirty.insert(service);
+                }
+            }
+        }
+    }
+
+    /// Re-plans the dirty services and syncs HAProxy; nothing before the
+    /// first complete listing (an empty view must not empty HAProxy).
+    ///
+    /// # Errors
+    /// HAProxy cannot be reached or a managed file cannot be written; the
+    /// dirty services stay dirty.
+    pub async fn reconcile(&mut self) -> Result<Outcome, crate::haproxy::Error> {
+        if !self.ready() {
+            return Ok(Outcome::default());
+        }
+        let before = self.assembled.desired.clone();
+        let (planned, retry) = self.plan().await;
+        let mut outcome = Outcome {
+            planned: planned.len(),
+            requeue_after: retry,
+            ..Outcome::default()
+        };
+        let report = match self.driver.sync(&self.assembled.desired).await {
+            Ok(report) => report,
+            Err(e) => {
+                self.dirty.extend(planned);
+                return Err(e);
+            }
+        };
+        self.log_report(&report);
+        if let Some(after) = report.requeue_after {
+            requeue(&mut outcome.requeue_after, after);
+        }
+        outcome.reload_reasons = reload_reasons(&before, &self.assembled.desired, &report.reload);
+        outcome.report = report;
+        Ok(outcome)
+    }
+
+    /// Re-plans the dirty services and assembles the desired state, without
+    /// touching HAProxy; returns the services planned and when to plan again.
+    pub async fn plan(&mut self) -> (BTreeSet<ServiceKey>, Option<Duration>) {
+        let dirty = std::mem::take(&mut self.dirty);
+        self.resolve_checks(&dirty).await;
+        let mut groups: BTreeMap<ServiceKey, Vec<&Instance>> = BTreeMap::new();
+        for instance in self.catalog.instances() {
+            let k = key(instance);
+            if dirty.contains(&k) {
+                groups.entry(k).or_default().push(instance);
+            }
+        }
+        let mut retry = None;
+        for service in &dirty {
+            let Some(instances) = groups.get(service) else {
+                self.plans.remove(service);
+                continue;
+            };
+            let inputs: Vec<InstanceInput> = instances
+                .iter()
+                .map(|i| InstanceInput {
+                    instance: i,
+                    lookup: self
+                        .lookups
+                        .get(&i.id)
+                        .map_or(&CheckLookup::Disabled, |l| &l.lookup),
+                })
+                .collect();
+            let plan = plan_service(service.clone(), &inputs, &*self.engine);
+            if let Some(after) = plan.retry_after {
+                requeue(&mut retry, after);
+            }
+            self.plans.insert(service.clone(), plan);
+        }
+        self.log_problems();
+        self.assembled = assemble(self.plans.values());
+        for conflict in self.assembled.conflicts.clone() {
+            self.log_once(&conflict, |c| tracing::warn!("{c}"));
+        }
+        (dirty, retry)
+    }
+
+    /// Looks up the job-spec checks of enabled instances of `dirty`
+    /// services that have none for their current registration, concurrently.
+    async fn resolve_checks(&mut self, dirty: &BTreeSet<ServiceKey>) {
+        let now = Instant::now();
+        let wanted: Vec<Instance> = self
+            .catalog
+            .instances()
+            .filter(|i| dirty.contains(&key(i)) && ServiceTags::parse(&i.tags).enabled)
+            .filter(|i| match self.lookups.get(&i.id) {
+                None => true,
+                Some(l) => l.modify_index != i.modify_index || l.retry_at.is_some_and(|t| t <= now),
+            })
+            .cloned()
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for instance in wanted {
+            let checks = self.checks.clone();
+            tasks.spawn(async move {
+                let lookup = checks.check_for(&instance).await;
+                (instance, lookup)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((instance, lookup)) = joined else {
+                continue;
+            };
+            let retry_at = match &lookup {
+                CheckLookup::Unavailable { retry_after, .. } => Some(Instant::now() + *retry_after),
+                _ => None,
+            };
+            self.lookups.insert(
+                instance.id.clone(),
+                Looked {
+                    modify_index: instance.modify_index,
+                    lookup,
+                    retry_at,
+                },
+            );
+        }
+    }
+
+    fn log_problems(&mut self) {
+        let problems: Vec<String> = self
+            .plans
+            .values()
+            .flat_map(|p| {
+                p.problems
+                    .iter()
+                    .map(move |problem| format!("service {}: {problem}", p.key))
+            })
+            .collect();
+        for problem in problems {
+            self.log_once(&problem, |p| tracing::warn!("{p}"));
+        }
+    }
+
+    fn log_report(&mut self, report: &ApplyReport) {
+        for refusal in &report.refusals {
+            self.log_once(&refusal.to_string(), |r| tracing::warn!("refused: {r}"));
+        }
+        for failure in &report.failed {
+            tracing::warn!(command = %failure.command, reply = %failure.reply, "haproxy did not apply a change; retrying");
+        }
+        for failure in &report.failed_domains {
+            tracing::warn!(command = %failure.command, reply = %failure.reply, "haproxy did not apply a domain map change; retrying");
+        }
+        match &report.reload {
+            ReloadOutcome::Rejected { alerts, kept_at } => {
+                let alerts: Vec<String> = alerts.iter().map(ToString::to_string).collect();
+                let text = format!(
+                    "haproxy -c refused the managed config (kept at {}); the old config keeps serving: {}",
+                    kept_at.display(),
+                    alerts.join("; ")
+                );
+                self.log_once(&text, |t| tracing::error!("{t}"));
+            }
+            ReloadOutcome::Failed { reason } => {
+                tracing::error!("haproxy reload failed, the old worker keeps serving: {reason}")
+            }
+            _ => {}
+        }
+    }
+
+    /// Logs a message the first time it is seen (bounded memory).
+    fn log_once(&mut self, message: &str, log: impl FnOnce(&str)) {
+        if self.logged.len() > 10_000 {
+            self.logged.clear();
+        }
+        if self.logged.insert(message.to_string()) {
+            log(message);
+        }
+    }
+}
+
+/// Why a reload happened, from what changed in the desired state.
+fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Vec<ReloadReason> {
+    let backends = match reload {
+        ReloadOutcome::Done { backends, .. } => backends,
+        ReloadOutcome::Rejected { .. } => return vec![ReloadReason::Rejected],
+        ReloadOutcome::Failed { .. } => return vec![ReloadReason::Failed],
+        _ => return Vec::new(),
+    };
+    let mut reasons: Vec<ReloadReason> = backends
+        .iter()
+        .map(
+            |name| match (before.backends.get(name), now.backends.get(name)) {
+                (_, None) => ReloadReason::BackendRemoved,
+                (None, Some(_)) => ReloadReason::BackendAdded,
+                (Some(old), Some(new)) if old.check != new.check => ReloadReason::CheckChanged,
+                (Some(old), Some(new))
+                    if old
+                        .servers
+                        .values()
+                        .map(|s| &s.check_args)
+                        .ne(new.servers.values().map(|s| &s.check_args)) =>
+                {
+                    ReloadReason::CheckChanged
+                }
+                _ => ReloadReason::BackendChanged,
+            },
+        )
+        .collect();
+    reasons.sort_by_key(|r| r.as_str());
+    reasons.dedup();
+    if reasons.is_empty() {
+        reasons.push(ReloadReason::BackendChanged);
+    }
+    reasons
+}
+
+fn requeue(slot: &mut Option<Duration>, after: Duration) {
+    *slot = Some(slot.map_or(after, |d| d.min(after)));
+}

@@ -1,0 +1,307 @@
+//! `run`: builds the parts of the data path and drives the reconcile loop.
+
+use super::admin::{self, AdminState, Readiness};
+use super::reconcile::Reconciler;
+use crate::config::Config;
+use crate::haproxy::{Driver, RuntimeDriver};
+use crate::mapping::Engine;
+use crate::metrics::{ApplyOutcome, Metrics, Sources};
+use crate::nomad::{self, Checks, HttpClient, ProcessEnv, Scope, Watcher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// What the daemon can be told while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Reload the config file's plugins and settings (SIGHUP); keep the old
+    /// ones if the new ones are invalid.
+    Reload,
+    /// Finish the batch in flight, then stop (SIGTERM, SIGINT).
+    Shutdown,
+}
+
+/// Why the daemon could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The mapping engine (plugins, settings) is unusable.
+    #[error(transparent)]
+    Mapping(#[from] crate::mapping::Error),
+    /// The Nomad settings are unusable.
+    #[error(transparent)]
+    NomadConfig(#[from] nomad::ConfigError),
+    /// The Nomad client could not be built.
+    #[error(transparent)]
+    Nomad(#[from] nomad::Error),
+    /// HAProxy cannot be driven.
+    #[error(transparent)]
+    Haproxy(#[from] crate::haproxy::Error),
+    /// The admin listener could not start.
+    #[error(transparent)]
+    Admin(#[from] admin::Error),
+    /// Nomad could not be listed in time (for one-shot commands).
+    #[error("nomad could not be listed within {seconds} s: {reason}")]
+    NomadUnavailable {
+        /// The time allowed.
+        seconds: u64,
+        /// The watcher's last error.
+        reason: String,
+    },
+}
+
+/// The parts of the data path, built from a config.
+struct Parts {
+    reconciler: Reconciler<Arc<RuntimeDriver>, HttpClient>,
+    watcher: Watcher,
+    namespaces: Vec<String>,
+    driver: Arc<RuntimeDriver>,
+    checks: Checks<HttpClient>,
+    engine: Arc<Engine>,
+}
+
+async fn build(config: &Config) -> Result<Parts, Error> {
+    let engine = Arc::new(Engine::new(&config.mapping, config.render_context())?);
+    let settings = config.nomad.resolve(&ProcessEnv)?;
+    let client = HttpClient::new(&settings)?;
+    let checks = Checks::new(client.clone(), &settings);
+    let watcher = Watcher::new(client, &settings).with_checks(&checks);
+    let driver = Arc::new(RuntimeDriver::start(config.haproxy.clone()).await?);
+    let scopes = Scope::from_list(&settings.namespaces);
+    Ok(Parts {
+        reconciler: Reconciler::new(driver.clone(), engine.clone(), checks.clone(), scopes),
+        watcher,
+        namespaces: settings.namespaces.clone(),
+        driver,
+        checks,
+        engine,
+    })
+}
+
+/// Lists Nomad once and plans every service, without touching HAProxy:
+/// the state `plan` and `explain` show.
+///
+/// # Errors
+/// A part cannot start, or Nomad cannot be listed within `timeout`.
+pub async fn snapshot(
+    config: &Config,
+    timeout: Duration,
+) -> Result<Reconciler<Arc<RuntimeDriver>, HttpClient>, Error> {
+    let Parts {
+        mut reconciler,
+        watcher,
+        ..
+    } = build(config).await?;
+    let health = watcher.health();
+    let (tx, mut changes) = mpsc::channel(4096);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(watcher.run(tx, async {
+        let _ = stopped.await;
+    }));
+    let listed = tokio::time::timeout(timeout, async {
+        while !reconciler.ready() {
+            match changes.recv().await {
+                Some(change) => reconciler.apply(&change),
+                None => break,
+            }
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    let _ = task.await;
+    if listed.is_err() || !reconciler.ready() {
+        return Err(Error::NomadUnavailable {
+            seconds: timeout.as_secs(),
+            reason: health
+                .get()
+                .last_error
+                .unwrap_or_else(|| "no answer".into()),
+        });
+    }
+    reconciler.plan().await;
+    Ok(reconciler)
+}
+
+/// How soon a failed sync (HAProxy unreachable) is tried again.
+const RETRY_SYNC: Duration = Duration::from_secs(1);
+
+/// Runs the daemon until [`Control::Shutdown`] (or the control channel closes).
+///
+/// `config_path` is re-read on [`Control::Reload`].
+///
+/// # Errors
+/// A part cannot start: plugins, Nomad settings, or HAProxy's sockets.
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    mut control: mpsc::Receiver<Control>,
+) -> Result<(), Error> {
+    let Parts {
+        mut reconciler,
+        watcher,
+        namespaces,
+        driver,
+        checks,
+        engine,
+    } = build(&config).await?;
+    let readiness = Readiness::new(watcher.health());
+    let (engine_cell, engine_now) = tokio::sync::watch::channel(engine);
+    let metrics = Arc::new(Metrics::new(sources(
+        &readiness, &watcher, &driver, &checks, engine_now,
+    )));
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Ok(addr) = config.daemon.admin_listen.parse() {
+        let listener = admin::bind(addr).await?;
+        let state = AdminState {
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+        };
+        tracing::info!(%addr, "admin listener: /metrics, /healthz, /readyz");
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = admin_stopped.await;
+            };
+            if let Err(e) = admin::serve(listener, state, shutdown).await {
+                tracing::error!("admin listener stopped: {e}");
+            }
+        });
+    }
+
+    let (tx, mut changes) = mpsc::channel(4096);
+    let (stop_watcher, watcher_stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher_task = tokio::spawn(watcher.run(tx, async {
+        let _ = watcher_stopped.await;
+    }));
+    let mut resync = tokio::time::interval(config.daemon.resync_interval());
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut requeue: Option<Instant> = None;
+    tracing::info!(?namespaces, "connector running");
+
+    loop {
+        let wake_at = requeue.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            biased;
+            message = control.recv() => match message {
+                Some(Control::Reload) => {
+                    if let Some(engine) = reload(config_path.as_ref()) {
+                        engine_cell.send_replace(engine.clone());
+                        reconciler.set_engine(engine);
+                    }
+                }
+                Some(Control::Shutdown) | None => break,
+            },
+            change = changes.recv() => {
+                let Some(change) = change else { break };
+                reconciler.apply(&change);
+                // Coalesce a burst: take everything already waiting.
+                while let Ok(change) = changes.try_recv() {
+                    reconciler.apply(&change);
+                }
+            }
+            _ = resync.tick() => reconciler.mark_all_dirty(),
+            () = tokio::time::sleep_until(wake_at), if requeue.is_some() => {}
+        }
+        if !reconciler.ready() {
+            continue;
+        }
+        let started = Instant::now();
+        let result = reconciler.reconcile().await;
+        metrics.apply_finished(
+            started.elapsed(),
+            ApplyOutcome::of(&result.as_ref().map(|o| o.report.clone())),
+        );
+        match result {
+            Ok(outcome) => {
+                readiness.haproxy_ok();
+                readiness.first_sync_done();
+                for reason in &outcome.reload_reasons {
+                    metrics.reloaded(*reason);
+                }
+                metrics.servers_managed(
+                    reconciler
+                        .assembled()
+                        .desired
+                        .backends
+                        .values()
+                        .map(|b| b.servers.len())
+                        .sum(),
+                );
+                requeue = outcome.requeue_after.map(|d| Instant::now() + d);
+            }
+            Err(e) => {
+                tracing::error!("haproxy sync failed, retrying: {e}");
+                readiness.haproxy_failed(&e);
+                requeue = Some(Instant::now() + RETRY_SYNC);
+            }
+        }
+    }
+    tracing::info!("shutting down: the last batch is applied");
+    let _ = stop_watcher.send(());
+    let _ = stop_admin.send(());
+    let _ = watcher_task.await;
+    Ok(())
+}
+
+/// What `/metrics` reads at scrape time.
+fn sources(
+    readiness: &Readiness,
+    watcher: &Watcher,
+    driver: &Arc<RuntimeDriver>,
+    checks: &Checks<HttpClient>,
+    engine: tokio::sync::watch::Receiver<Arc<Engine>>,
+) -> Sources {
+    let (ready, health, driver, checks) = (
+        readiness.clone(),
+        watcher.health(),
+        driver.clone(),
+        checks.clone(),
+    );
+    Sources {
+        engine: Arc::new(move || engine.borrow().stats()),
+        haproxy: Arc::new(move || driver.stats()),
+        nomad: Arc::new(move || health.scopes()),
+        checks: Arc::new(move || checks.stats()),
+        ready: Arc::new(move || ready.is_ready()),
+    }
+}
+
+/// The daemon shares its driver with the metrics.
+impl<D: Driver> Driver for Arc<D> {
+    fn actual(
+        &self,
+    ) -> impl std::future::Future<Output = crate::haproxy::Result<crate::plan::Actual>> + Send {
+        (**self).actual()
+    }
+
+    fn apply(
+        &self,
+        desired: &crate::plan::Desired,
+        changes: &crate::plan::ChangeSet,
+    ) -> impl std::future::Future<Output = crate::haproxy::Result<crate::haproxy::ApplyReport>> + Send
+    {
+        (**self).apply(desired, changes)
+    }
+}
+
+/// Re-reads the config and builds its engine; `None` (and an error log) if
+/// either is invalid, so the old plugins and settings stay.
+fn reload(path: Option<&PathBuf>) -> Option<Arc<Engine>> {
+    let Some(path) = path else {
+        tracing::warn!("reload asked, but the connector runs without a config file");
+        return None;
+    };
+    let loaded = Config::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| Engine::new(&c.mapping, c.render_context()).map_err(|e| e.to_string()));
+    match loaded {
+        Ok(engine) => {
+            tracing::info!(config = %path.display(), "config reloaded: new plugins and settings in use");
+            Some(Arc::new(engine))
+        }
+        Err(e) => {
+            tracing::error!("reload refused, the old plugins and settings stay: {e}");
+            None
+        }
+    }
+}

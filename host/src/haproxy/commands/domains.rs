@@ -1,0 +1,281 @@
+//! Runtime API command text for domain map changes, the pattern grammar, and their replies.
+//!
+//! Verified on HAProxy 2.6.12: `add map`, `set map` and `del map` answer
+//! nothing on success; `del map` drops every entry of the key and answers
+//! `Key not found.` when there is none; `set map` changes every entry of
+//! the key; `add map` of a regex PCRE cannot compile answers `regex '…' is
+//! invalid (…)` and adds nothing; the socket unescapes backslashes, so a
+//! regex goes out with each `\` doubled.
+
+use super::{Command, Expect, Outcome, accepts, cut_short, kw, line, name};
+use crate::haproxy::syntax::{Invalid, Token};
+use crate::plan::change::{DomainAction, DomainChange};
+use crate::plan::{DomainMatch, Refusal};
+
+/// The longest exact or prefix pattern: a DNS name.
+const MAX_HOST: usize = 253;
+/// The longest regex pattern.
+const MAX_REGEX: usize = 256;
+/// The reply of `del map` when the key is already gone.
+const KEY_NOT_FOUND: &str = "Key not found.";
+/// How `add map` refuses a regex the PCRE library cannot compile.
+const INVALID_REGEX: (&str, &str) = ("regex '", "' is invalid");
+
+/// A domain pattern as a map key on the runtime socket.
+///
+/// Exact and prefix patterns are lowercase host names or their beginnings:
+/// letters, digits, `-`, `.` and `_` (the frontend lowercases the `Host`
+/// header before the lookup, so an uppercase pattern could never match). A
+/// regex is printable ASCII without blanks, quotes, `;` or `#`, with its
+/// backslashes doubled for the socket ([`Token::socket_word`]).
+///
+/// # Errors
+/// A pattern outside the grammar of its kind, empty or too long.
+pub fn domain_key(kind: DomainMatch, pattern: &str) -> Result<Token, Invalid> {
+    let what = match kind {
+        DomainMatch::Exact => "exact domain",
+        DomainMatch::Prefix => "domain prefix",
+        DomainMatch::Regex => return Token::socket_word("domain regex", pattern, MAX_REGEX),
+    };
+    let token = Token::restricted(what, pattern, "-._", MAX_HOST)?;
+    if pattern.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(Invalid {
+            what: what.into(),
+            value: pattern.into(),
+            reason: "must be lowercase: the frontend lowercases the host before the lookup",
+        });
+    }
+    Ok(token)
+}
+
+/// Any key HAProxy holds, as the socket must carry it to delete it: also
+/// keys an operator added outside the grammar of their kind, such as an
+/// uppercase host.
+///
+/// # Errors
+/// A key with a blank, a quote, `;` or `#`: it cannot go on the socket safely.
+pub fn removal_key(pattern: &str) -> Result<Token, Invalid> {
+    Token::socket_word("map key", pattern, 4 * MAX_REGEX)
+}
+
+/// The commands of one domain change on the map file `map`, in order.
+///
+/// # Errors
+/// A pattern outside its grammar or an invalid backend name (`diff`
+/// refuses those first, so this is a second line of defence).
+pub fn for_domain(change: &DomainChange, map: &Token) -> Result<Vec<Command>, Invalid> {
+    let key = match change.action {
+        DomainAction::Remove => removal_key(&change.pattern)?,
+        _ => domain_key(change.kind, &change.pattern)?,
+    };
+    let del = line(
+        &[kw("del"), kw("map"), map.clone(), key.clone()],
+        Expect::SilentOr(KEY_NOT_FOUND),
+    )?;
+    let write = |verb: &'static str, backend: &str| {
+        let value = name("backend name", backend)?;
+        line(
+            &[kw(verb), kw("map"), map.clone(), key.clone(), value],
+            Expect::Silent,
+        )
+    };
+    Ok(match &change.action {
+        DomainAction::Add(backend) => vec![write("add", backend)?],
+        DomainAction::Set(backend) => vec![write("set", backend)?],
+        DomainAction::Reset(backend) => vec![del, write("add", backend)?],
+        DomainAction::Remove => vec![del],
+    })
+}
+
+/// Judges a domain change by the replies to its commands (in order): a
+/// regex HAProxy cannot compile is a refusal naming the pattern, the
+/// backend and HAProxy's reason.
+pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[String]) -> Outcome {
+    for (command, reply) in commands.iter().zip(replies) {
+        let reply = reply.trim();
+        if accepts(command.expect, reply) {
+            continue;
+        }
+        let (start, middle) = INVALID_REGEX;
+        if let Some(backend) = change.backend()
+            && reply.starts_with(start)
+            && reply.contains(middle)
+        {
+            return Outcome::Refused(Refusal::DomainRefused {
+                kind: change.kind,
+                pattern: change.pattern.clone(),
+                backend: backend.to_string(),
+                reply: reply.to_string(),
+            });
+        }
+        return Outcome::Failed {
+            command: command.text.clone(),
+            reply: reply.to_string(),
+        };
+    }
+    cut_short(commands, replies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> Token {
+        Token::restricted("map", "/var/lib/haproxy/d.map", "/._-", 100).unwrap()
+    }
+
+    fn change(kind: DomainMatch, pattern: &str, action: DomainAction) -> DomainChange {
+        DomainChange {
+            kind,
+            pattern: pattern.into(),
+            action,
+        }
+    }
+
+    fn texts(c: &DomainChange) -> Vec<String> {
+        for_domain(c, &map())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
+    }
+
+    #[test]
+    fn domain_commands_add_set_reset_and_remove_one_key() {
+        let exact = |a| change(DomainMatch::Exact, "api.example.com", a);
+        assert_eq!(
+            texts(&exact(DomainAction::Add("default_api".into()))),
+            ["add map /var/lib/haproxy/d.map api.example.com default_api"]
+        );
+        assert_eq!(
+            texts(&exact(DomainAction::Set("default_www".into()))),
+            ["set map /var/lib/haproxy/d.map api.example.com default_www"]
+        );
+        assert_eq!(
+            texts(&exact(DomainAction::Reset("default_api".into()))),
+            [
+                "del map /var/lib/haproxy/d.map api.example.com",
+                "add map /var/lib/haproxy/d.map api.example.com default_api"
+            ]
+        );
+        assert_eq!(
+            texts(&exact(DomainAction::Remove)),
+            ["del map /var/lib/haproxy/d.map api.example.com"]
+        );
+    }
+
+    #[test]
+    fn regex_keys_go_out_with_doubled_backslashes() {
+        let c = change(
+            DomainMatch::Regex,
+            r"^api[0-9]+\.example\.com$",
+            DomainAction::Add("default_api".into()),
+        );
+        assert_eq!(
+            texts(&c),
+            [r"add map /var/lib/haproxy/d.map ^api[0-9]+\\.example\\.com$ default_api"]
+        );
+    }
+
+    #[test]
+    fn patterns_outside_their_grammar_are_refused() {
+        for (kind, bad) in [
+            (DomainMatch::Exact, "API.example.com"),
+            (DomainMatch::Exact, "a b"),
+            (DomainMatch::Exact, "*.example.com"),
+            (DomainMatch::Prefix, "api;del map x y"),
+            (DomainMatch::Prefix, ""),
+            (DomainMatch::Regex, "^a b$"),
+            (DomainMatch::Regex, "^a;show map$"),
+            (DomainMatch::Regex, "^a#$"),
+            (DomainMatch::Regex, "^a'$"),
+            (DomainMatch::Regex, "^a\n$"),
+        ] {
+            assert!(domain_key(kind, bad).is_err(), "{kind:?} {bad:?}");
+            let c = change(kind, bad, DomainAction::Add("be".into()));
+            assert!(for_domain(&c, &map()).is_err(), "{kind:?} {bad:?}");
+        }
+        // An operator's uppercase key can still be removed; a key that
+        // would break the socket cannot.
+        let foreign = change(DomainMatch::Exact, "API.example.com", DomainAction::Remove);
+        assert_eq!(
+            texts(&foreign),
+            ["del map /var/lib/haproxy/d.map API.example.com"]
+        );
+        let hostile = change(DomainMatch::Exact, "a;b", DomainAction::Remove);
+        assert!(for_domain(&hostile, &map()).is_err());
+        assert!(domain_key(DomainMatch::Exact, &"a".repeat(254)).is_err());
+        assert!(domain_key(DomainMatch::Prefix, "api.").is_ok());
+        let bad_backend = change(
+            DomainMatch::Exact,
+            "a.example.com",
+            DomainAction::Add("x y".into()),
+        );
+        assert!(for_domain(&bad_backend, &map()).is_err());
+    }
+
+    #[test]
+    fn judging_domain_replies() {
+        let add = change(
+            DomainMatch::Regex,
+            "^(unclosed",
+            DomainAction::Add("default_api".into()),
+        );
+        let cmds = for_domain(&add, &map()).unwrap();
+        assert_eq!(judge_domain(&add, &cmds, &["".into()]), Outcome::Applied);
+        // Captured from HAProxy 2.6.12.
+        let refused =
+            "regex '^(unclosed' is invalid (error=missing closing parenthesis, erroffset=10).\n";
+        assert_eq!(
+            judge_domain(&add, &cmds, &[refused.into()]),
+            Outcome::Refused(Refusal::DomainRefused {
+                kind: DomainMatch::Regex,
+                pattern: "^(unclosed".into(),
+                backend: "default_api".into(),
+                reply: refused.trim().into(),
+            })
+        );
+        let unknown = "Unknown map identifier. Please use #<id> or <file>.\n";
+        assert!(matches!(
+            judge_domain(&add, &cmds, &[unknown.into()]),
+            Outcome::Failed { .. }
+        ));
+        assert!(matches!(
+            judge_domain(&add, &cmds, &[]),
+            Outcome::Failed { .. }
+        ));
+
+        let remove = change(DomainMatch::Exact, "a.example.com", DomainAction::Remove);
+        let cmds = for_domain(&remove, &map()).unwrap();
+        let gone = ["Key not found.\n".to_string()];
+        assert_eq!(judge_domain(&remove, &cmds, &gone), Outcome::Applied);
+        let set = change(
+            DomainMatch::Exact,
+            "a.example.com",
+            DomainAction::Set("b".into()),
+        );
+        let cmds = for_domain(&set, &map()).unwrap();
+        assert!(matches!(
+            judge_domain(&set, &cmds, &["entry not found.\n".into()]),
+            Outcome::Failed { .. }
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_pattern_puts_a_separator_on_the_socket(
+            pattern in "(?s).{0,40}",
+            kind in proptest::sample::select(vec![DomainMatch::Exact, DomainMatch::Prefix, DomainMatch::Regex]),
+        ) {
+            for action in [DomainAction::Add("be".into()), DomainAction::Reset("be".into()), DomainAction::Remove] {
+                let c = DomainChange { kind, pattern: pattern.clone(), action };
+                if let Ok(cmds) = for_domain(&c, &map()) {
+                    for cmd in cmds {
+                        proptest::prop_assert!(!cmd.text.contains([';', '\n', '\r', '#']), "{}", cmd.text);
+                        proptest::prop_assert_eq!(cmd.text.split(' ').count(), if cmd.text.starts_with("del") { 4 } else { 5 });
+                    }
+                }
+            }
+        }
+    }
+}
