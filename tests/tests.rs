@@ -5,6 +5,7 @@
 mod builtin_checks;
 mod driver;
 mod e2e;
+mod examples;
 mod golden;
 mod nomad_client;
 mod properties;

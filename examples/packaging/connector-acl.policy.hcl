@@ -1,0 +1,21 @@
+# Least-privilege Nomad ACL policy for haproxy-nomad-connector.
+#
+# It reads service registrations (the Service topic of the event stream,
+# /v1/services, /v1/service/:name), jobs and their versions (for check
+# definitions), and allocations (job version, task group and ports of each
+# instance). It never writes.
+#
+#   nomad acl policy apply -description "haproxy-nomad-connector" haproxy-nomad-connector connector-acl.policy.hcl
+#   nomad acl token create -name haproxy-nomad-connector -policy haproxy-nomad-connector
+#
+# Watching every namespace (`namespaces = ["*"]` in the connector's config)
+# needs read-job in every namespace: since Nomad 1.9.6 a `namespace=*`
+# event stream is checked against each existing namespace.
+namespace "*" {
+  capabilities = ["list-jobs", "read-job"]
+}
+
+# To watch only some namespaces, list them instead of "*":
+# namespace "web" {
+#   capabilities = ["list-jobs", "read-job"]
+# }
