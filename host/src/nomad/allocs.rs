@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Fetches of one job's list start at least this far apart, and at least
-/// [`GAP_PER_FETCH_TIME`] times the last fetch's duration: during a burst of
-/// placements the misses of a window share the next fetch, and large lists
-/// (slow to serve) keep Nomad busy a fifth of the time at most.
-const MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// Fetches of one job's list start at least [`GAP_PER_FETCH_TIME`] times the
+/// last fetch's duration apart: during a burst of placements the misses that
+/// arrive while a fetch runs or waits share the next one, and a large list
+/// (slow to serve) keeps Nomad busy a fifth of the time at most. There is no
+/// fixed floor: a lone new allocation is looked up at once, which is what
+/// keeps a new instance's way into HAProxy within milliseconds.
 const GAP_PER_FETCH_TIME: u32 = 4;
 
 #[derive(Debug, Default)]
@@ -103,7 +104,7 @@ impl AllocCache {
             (d.fetched_at, d.gap)
         };
         if let Some(last) = last {
-            tokio::time::sleep_until(last + gap.max(MIN_INTERVAL)).await;
+            tokio::time::sleep_until(last + gap).await;
         }
         let mine = {
             let mut d = lock(&entry.data);

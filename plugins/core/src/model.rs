@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub type Settings = Vec<(String, String)>;
 
 /// The Nomad service instance a check belongs to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(default))]
 pub struct ServiceContext {
     /// The service name as registered.
@@ -31,7 +31,7 @@ pub struct ServiceContext {
 }
 
 /// One HTTP header of a check, with all its values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Header {
     /// Header name.
@@ -41,7 +41,7 @@ pub struct Header {
 }
 
 /// A Nomad `ServiceCheck`; durations in milliseconds, empty strings for "unset".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(default))]
 pub struct NomadCheck {
     /// The check's name.

@@ -1,0 +1,122 @@
+//! A cache of mapping results: a mapping is a deterministic function of the
+//! service context and the check (plugins import nothing but `log`), so a
+//! re-planned service maps only the instances whose inputs changed. A
+//! result a failed plugin call produced (a trap, a deadline) is not kept:
+//! the next plan asks the plugin again.
+
+use crate::mapping::{Engine, Mapped};
+use crate::plan::CheckMapper;
+use hnc_core::model::{NomadCheck, ServiceContext};
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+/// The inputs of one mapping.
+type Inputs = (ServiceContext, Option<NomadCheck>);
+
+/// Mapping results by a hash of their inputs (compared in full on a hit);
+/// cleared when the engine changes or the cache outgrows `limit`.
+#[derive(Default)]
+pub(super) struct MappedCache {
+    entries: Mutex<HashMap<u64, (Inputs, Mapped)>>,
+}
+
+impl MappedCache {
+    /// Forgets everything (a new engine maps differently).
+    pub(super) fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
+    /// A mapper that answers from the cache and fills it from `engine`,
+    /// holding at most `limit` results.
+    pub(super) fn with<'a>(&'a self, engine: &'a Engine, limit: usize) -> Cached<'a> {
+        Cached {
+            cache: self,
+            engine,
+            limit: limit.max(1024),
+        }
+    }
+}
+
+/// The engine behind the cache.
+pub(super) struct Cached<'a> {
+    cache: &'a MappedCache,
+    engine: &'a Engine,
+    limit: usize,
+}
+
+impl CheckMapper for Cached<'_> {
+    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Mapped {
+        let mut hasher = DefaultHasher::new();
+        (service, check).hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some(hit) = self.cache.entries.lock().ok().and_then(|e| {
+            let ((s, c), mapped) = e.get(&key)?;
+            (s == service && c.as_ref() == check).then(|| mapped.clone())
+        }) {
+            return hit;
+        }
+        let mapped = self.engine.map(service, check);
+        if reproducible(&mapped)
+            && let Ok(mut entries) = self.cache.entries.lock()
+        {
+            if entries.len() >= self.limit {
+                entries.clear();
+            }
+            let inputs = (service.clone(), check.cloned());
+            entries.insert(key, (inputs, mapped.clone()));
+        }
+        mapped
+    }
+}
+
+/// Whether mapping the same inputs again gives the same result: not after
+/// a failed plugin call (a trap, a deadline, a memory cap, bad output).
+fn reproducible(mapped: &Mapped) -> bool {
+    mapped
+        .fallback
+        .as_ref()
+        .is_none_or(|f| matches!(f.cause, "no-check" | "unsupported-type" | "invalid-value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::haproxy::check::RenderContext;
+
+    fn check(path: &str) -> NomadCheck {
+        NomadCheck {
+            check_type: "http".into(),
+            path: path.into(),
+            interval_ms: 10_000,
+            timeout_ms: 2_000,
+            ..NomadCheck::default()
+        }
+    }
+
+    #[test]
+    fn the_plugin_is_asked_once_per_distinct_input() {
+        let engine = Engine::new(&crate::mapping::Config::default(), RenderContext::default())
+            .expect("built-ins");
+        let cache = MappedCache::default();
+        let mapper = cache.with(&engine, 10);
+        let service = ServiceContext {
+            name: "web".into(),
+            ..ServiceContext::default()
+        };
+        let calls = || engine.stats().calls.values().sum::<u64>();
+        let first = mapper.map(&service, Some(&check("/a")));
+        assert_eq!(calls(), 1);
+        let again = mapper.map(&service, Some(&check("/a")));
+        assert_eq!(calls(), 1, "the same inputs are answered from the cache");
+        assert_eq!(again.rendered, first.rendered);
+        let other = mapper.map(&service, Some(&check("/b")));
+        assert_eq!(calls(), 2, "a changed check is mapped again");
+        assert_ne!(other.rendered, first.rendered);
+        cache.clear();
+        mapper.map(&service, Some(&check("/a")));
+        assert_eq!(calls(), 3, "a cleared cache asks the plugin again");
+    }
+}
