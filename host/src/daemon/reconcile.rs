@@ -6,6 +6,7 @@
 //! reconnect and the periodic resync, so a missed event, an HAProxy restart
 //! or a connector restart heals by itself.
 
+use super::mapped_cache::MappedCache;
 use crate::haproxy::{ApplyReport, Driver, ReloadOutcome};
 use crate::mapping::Engine;
 use crate::metrics::ReloadReason;
@@ -53,6 +54,7 @@ pub struct Reconciler<D: Driver, C: Api> {
     dirty: BTreeSet<ServiceKey>,
     logged: HashSet<String>,
     assembled: Assembled,
+    mapped: MappedCache,
 }
 
 fn key(instance: &Instance) -> ServiceKey {
@@ -77,6 +79,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             dirty: BTreeSet::new(),
             logged: HashSet::new(),
             assembled: Assembled::default(),
+            mapped: MappedCache::default(),
         }
     }
 
@@ -110,6 +113,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     /// Replaces the mapping engine (SIGHUP) and re-plans everything.
     pub fn set_engine(&mut self, engine: Arc<Engine>) {
         self.engine = engine;
+        self.mapped.clear();
         self.mark_all_dirty();
     }
 
@@ -210,6 +214,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             }
         }
         let mut retry = None;
+        let mapper = self.mapped.with(&self.engine, 2 * self.catalog.len());
         for service in &dirty {
             let Some(instances) = groups.get(service) else {
                 self.plans.remove(service);
@@ -225,7 +230,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                         .map_or(&CheckLookup::Disabled, |l| &l.lookup),
                 })
                 .collect();
-            let plan = plan_service(service.clone(), &inputs, &*self.engine);
+            let plan = plan_service(service.clone(), &inputs, &mapper);
             if let Some(after) = plan.retry_after {
                 requeue(&mut retry, after);
             }
@@ -315,6 +320,19 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 );
                 self.log_once(&text, |t| tracing::error!("{t}"));
             }
+            ReloadOutcome::Done {
+                held_back: Some(held),
+                ..
+            } => {
+                let alerts: Vec<String> = held.alerts.iter().map(ToString::to_string).collect();
+                let text = format!(
+                    "haproxy -c refused the changes of backends {} (render kept at {}); they keep their old config, the other backends were reloaded: {}",
+                    held.backends.join(", "),
+                    held.kept_at.display(),
+                    alerts.join("; ")
+                );
+                self.log_once(&text, |t| tracing::error!("{t}"));
+            }
             ReloadOutcome::Failed { reason } => {
                 tracing::error!("haproxy reload failed, the old worker keeps serving: {reason}")
             }
@@ -365,6 +383,12 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
     reasons.dedup();
     if reasons.is_empty() {
         reasons.push(ReloadReason::BackendChanged);
+    }
+    if let ReloadOutcome::Done {
+        held_back: Some(_), ..
+    } = reload
+    {
+        reasons.push(ReloadReason::Rejected);
     }
     reasons
 }

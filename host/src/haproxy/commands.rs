@@ -258,7 +258,7 @@ fn map_entries(
 ) -> Result<(), Invalid> {
     let key = name("server name", &spec.name)?;
     let host = match spec.host_entry {
-        true => Some(Token::word("host entry", &spec.address(), 64)?),
+        true => Some(Token::word("host entry", &spec.host_value(), 64)?),
         false => None,
     };
     for (map, value) in [(ctx.host_map, host), (ctx.uri_map, spec.uri_entry.clone())] {
@@ -447,6 +447,11 @@ mod tests {
             ]
         );
         assert!(got[4].starts_with("add server default_web/_nomad-a [::1]:8080 "));
+        // A check on another port: the Host is that port's, as Nomad sends it.
+        let mut other = s.clone();
+        other.check_port = Some(9090);
+        let got = texts(&change(ServerAction::SetMaps(other)), ctx);
+        assert_eq!(got[1], "add map /run/hosts.map _nomad-a [::1]:9090");
         let got = texts(&change(ServerAction::Readdress(s.clone())), ctx);
         assert_eq!(got, ["set server default_web/_nomad-a addr ::1 port 8080"]);
         s.uri_entry = None;

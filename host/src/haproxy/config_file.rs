@@ -145,6 +145,22 @@ pub fn state_file(dump: &str, backends: &BTreeMap<String, OwnedBackend>) -> Stri
     text
 }
 
+/// A hash of a state file without its `srv_time_since_last_change` column
+/// (which moves every second): equal when HAProxy would restore the same
+/// states from it.
+pub fn state_signature(states: &str) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    for line in states.lines() {
+        for (i, field) in line.split(' ').enumerate() {
+            if i != 9 || line.starts_with('#') {
+                std::hash::Hash::hash(field, &mut hasher);
+            }
+        }
+        std::hash::Hash::hash(&'\n', &mut hasher);
+    }
+    std::hash::Hasher::finish(&hasher)
+}
+
 /// Reads a map file the driver wrote (`key value` per line) into `set`.
 pub fn parse_map(text: &str, mut set: impl FnMut(&str, &str)) {
     for line in text.lines() {
@@ -269,5 +285,15 @@ mod tests {
             sibling(Path::new("/etc/h/m.cfg"), "candidate"),
             PathBuf::from("/etc/h/.m.cfg.candidate")
         );
+    }
+
+    #[test]
+    fn state_signature_ignores_only_the_time_since_the_last_change() {
+        let up =
+            "1\n4 default_web 1 _nomad-a 10.0.0.1 2 0 1 1 35 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0\n";
+        let later = up.replace(" 35 ", " 95 ");
+        let down = up.replace(" 2 0 1 1 35", " 0 0 1 1 35");
+        assert_eq!(state_signature(up), state_signature(&later));
+        assert_ne!(state_signature(up), state_signature(&down));
     }
 }

@@ -101,6 +101,19 @@ pub struct DomainFailure {
     pub reply: String,
 }
 
+/// Backend changes `haproxy -c` blamed, left out of a reload so that the
+/// others could go ahead; they stay as they were until the desired state
+/// changes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    /// The backends whose change was left out.
+    pub backends: Vec<String>,
+    /// HAProxy's alerts on the full render.
+    pub alerts: Vec<ConfigAlert>,
+    /// Where the refused render is kept.
+    pub kept_at: PathBuf,
+}
+
 /// What became of the reload a change set asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ReloadOutcome {
@@ -115,6 +128,8 @@ pub enum ReloadOutcome {
         worker_pid: u32,
         /// The backends the reload created, changed or removed.
         backends: Vec<String>,
+        /// Backend changes left out because `haproxy -c` refused them.
+        held_back: Option<HeldBack>,
     },
     /// The render failed `haproxy -c`; the old config keeps serving.
     Rejected {

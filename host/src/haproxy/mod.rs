@@ -23,7 +23,7 @@ pub mod validate;
 pub mod version;
 
 pub use config::Config;
-pub use driver::{ApplyReport, ChangeFailure, DomainFailure, Driver, ReloadOutcome};
+pub use driver::{ApplyReport, ChangeFailure, DomainFailure, Driver, HeldBack, ReloadOutcome};
 pub use error::{Error, Result};
 pub use runtime_driver::RuntimeDriver;
 pub use version::{Capabilities, Version};

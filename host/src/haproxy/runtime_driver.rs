@@ -37,6 +37,12 @@ const RETRY_FAILED: Duration = Duration::from_secs(1);
 /// How soon a failed reload is tried again (a refused render is not: it
 /// waits for the desired state to change).
 const RETRY_RELOAD: Duration = Duration::from_secs(5);
+/// How often, at most, a sync that changed nothing compares the server
+/// states with the state file, and rewrites it if they differ: it is
+/// written with every change, when a new server has not passed its first
+/// check yet, so a crash long after would otherwise restart HAProxy with
+/// healthy servers DOWN until their next check.
+const STATE_REFRESH: Duration = Duration::from_secs(1);
 
 /// The default driver: runtime API first, validated reloads for the rest.
 #[derive(Debug)]
@@ -76,6 +82,13 @@ struct State {
     /// The last render `haproxy -c` refused: not validated (nor logged as
     /// an error) again until the desired state changes.
     rejected: Option<(String, Vec<ConfigAlert>, PathBuf)>,
+    /// The last `show servers state` read, while a refresh of the state
+    /// file is due.
+    dump: Option<String>,
+    /// When the state file was last written or compared.
+    state_checked: Instant,
+    /// [`config_file::state_signature`] of the state file written last.
+    state_signature: u64,
 }
 
 fn path_token(path: &Path) -> Result<Token> {
@@ -204,6 +217,9 @@ impl RuntimeDriver {
                 drains: Drains::new(),
                 gate: ReloadGate::new(config.reload_delay()),
                 rejected: None,
+                dump: None,
+                state_checked: Instant::now(),
+                state_signature: 0,
             }),
             stats: Stats::default(),
             config,
@@ -224,7 +240,7 @@ impl RuntimeDriver {
         let shows: Vec<String> = self.domain_maps.iter().map(MapFile::show).collect();
         let mut commands = vec!["show backend", "show servers state"];
         commands.extend(shows.iter().map(String::as_str));
-        let replies = self.stats_socket.batch(&commands).await?;
+        let mut replies = self.stats_socket.batch(&commands).await?;
         let [backends, state, maps @ ..] = replies.as_slice() else {
             return Err(Error::BadReply {
                 what: "show backend; show servers state",
@@ -253,6 +269,9 @@ impl RuntimeDriver {
                 None => DomainMap::NotLoaded,
             };
             actual.domain_maps.insert(map.kind, held);
+        }
+        if st.state_checked.elapsed() >= STATE_REFRESH {
+            st.dump = replies.get_mut(1).map(std::mem::take);
         }
         Ok(actual)
     }
@@ -295,19 +314,23 @@ impl Driver for RuntimeDriver {
             report.requeue(after);
         } else {
             st.gate.close();
-            let backends = changes
-                .backends
-                .iter()
-                .map(|c| c.backend().to_string())
-                .collect();
-            match self.reload(&mut st, desired, &changes.backends).await {
-                Ok((reloaded, up)) => {
-                    tracing::info!(worker = reloaded.worker_pid, ?backends, "haproxy reloaded");
+            match self
+                .reload_isolating(&mut st, desired, &changes.backends)
+                .await
+            {
+                Ok(done) => {
+                    let backends = done.backends;
+                    tracing::info!(
+                        worker = done.reloaded.worker_pid,
+                        ?backends,
+                        "haproxy reloaded"
+                    );
                     report.reload = ReloadOutcome::Done {
-                        worker_pid: reloaded.worker_pid,
+                        worker_pid: done.reloaded.worker_pid,
                         backends,
+                        held_back: done.held_back,
                     };
-                    restore_up = up;
+                    restore_up = done.restore_up;
                     // The reload changed what HAProxy runs (new backends,
                     // operator backends that lost runtime servers): plan
                     // the server changes again from a fresh snapshot.
@@ -347,8 +370,18 @@ impl Driver for RuntimeDriver {
             .await?;
         let changed = !report.applied.is_empty() || !report.applied_domains.is_empty();
         if changed || matches!(report.reload, ReloadOutcome::Done { .. }) {
-            self.persist(&st).await?;
+            st.state_signature = self.persist(&st).await?;
+            st.state_checked = Instant::now();
+        } else if let Some(dump) = st.dump.take() {
+            let states = config_file::state_file(&dump, &st.ledger.dynamic);
+            let signature = config_file::state_signature(&states);
+            if signature != st.state_signature {
+                write_atomic(&self.config.state_file, &states).await?;
+                st.state_signature = signature;
+            }
+            st.state_checked = Instant::now();
         }
+        st.dump = None;
         if !report.failed.is_empty() || !report.failed_domains.is_empty() {
             report.requeue(RETRY_FAILED);
         }

@@ -1,6 +1,7 @@
 //! `haproxy -c` on a candidate managed file together with the operator's config.
 
 use super::error::{Error, Result};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,9 +112,99 @@ pub fn parse_alerts(stderr: &str) -> Vec<ConfigAlert> {
     located
 }
 
+/// Which of the `changed` backends `alerts` blame: the backend section of
+/// `render` (kept at `render_path`) an alert's line falls in, or a backend
+/// an alert names (`'default_api'`, as in "unable to find required
+/// default_backend" from the operator's config).
+pub fn culprits(
+    alerts: &[ConfigAlert],
+    render: &str,
+    render_path: &Path,
+    changed: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let lines: Vec<&str> = render.lines().collect();
+    let shown = render_path.to_string_lossy();
+    let mut blamed = BTreeSet::new();
+    for alert in alerts {
+        if alert.file.as_deref() == Some(&*shown)
+            && let Some(line) = alert.line
+        {
+            let section = lines
+                .iter()
+                .take(line as usize)
+                .rev()
+                .find_map(|l| l.trim_start().strip_prefix("backend "));
+            if let Some(name) = section {
+                blamed.insert(name.trim().to_string());
+            }
+        }
+        blamed.extend(
+            changed
+                .iter()
+                .filter(|name| names(&alert.message, name))
+                .cloned(),
+        );
+    }
+    blamed.retain(|name| changed.contains(name));
+    blamed
+}
+
+/// Whether `message` names `backend` as a whole word.
+fn names(message: &str, backend: &str) -> bool {
+    let part_of_name = |c: char| c.is_ascii_alphanumeric() || "_-.:".contains(c);
+    message.match_indices(backend).any(|(at, _)| {
+        let before = message[..at].chars().next_back();
+        let after = message[at + backend.len()..].chars().next();
+        !before.is_some_and(part_of_name) && !after.is_some_and(part_of_name)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn alert(file: Option<&str>, line: Option<u32>, message: &str) -> ConfigAlert {
+        ConfigAlert {
+            file: file.map(Into::into),
+            line,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn culprits_are_the_sections_and_the_backends_alerts_name() {
+        let render = "global\n\nbackend default_web\n    balance roundrobin\n\nbackend default_api\n    bogus\n";
+        let changed: BTreeSet<String> = ["default_web", "default_api", "default_fresh"]
+            .map(String::from)
+            .into();
+        let path = Path::new("/run/.m.cfg.rejected");
+        let by_line = [alert(
+            Some("/run/.m.cfg.rejected"),
+            Some(7),
+            "unknown keyword 'bogus'",
+        )];
+        assert_eq!(
+            culprits(&by_line, render, path, &changed),
+            BTreeSet::from(["default_api".to_string()])
+        );
+        // HAProxy 2.6's words when the operator's frontend needs a
+        // backend the render drops.
+        let by_name = [alert(
+            None,
+            None,
+            "Proxy 'fe_pinned': unable to find required default_backend: 'default_api'.",
+        )];
+        assert_eq!(
+            culprits(&by_name, render, path, &changed),
+            BTreeSet::from(["default_api".to_string()])
+        );
+        // A longer name that merely contains a changed one blames nothing.
+        let other = [alert(None, None, "unable to find 'default_api2'")];
+        assert!(culprits(&other, render, path, &changed).is_empty());
+        // Another file's line is not the render's.
+        let elsewhere = [alert(Some("/etc/haproxy.cfg"), Some(7), "parse error")];
+        assert!(culprits(&elsewhere, render, path, &changed).is_empty());
+    }
 
     #[test]
     fn alerts_carry_file_and_line() {

@@ -101,7 +101,12 @@ impl ApplyOutcome {
                     || !report.failed_domains.is_empty()
                     || matches!(
                         report.reload,
-                        ReloadOutcome::Rejected { .. } | ReloadOutcome::Failed { .. }
+                        ReloadOutcome::Rejected { .. }
+                            | ReloadOutcome::Failed { .. }
+                            | ReloadOutcome::Done {
+                                held_back: Some(_),
+                                ..
+                            }
                     ) =>
             {
                 ApplyOutcome::Partial

@@ -155,7 +155,7 @@ impl RuntimeDriver {
     /// states and the domain maps as HAProxy holds them (in its order, so
     /// that the precedence of regexes survives a reload or restart). A
     /// domain map HAProxy has not loaded keeps its file.
-    pub(super) async fn persist(&self, st: &State) -> Result<()> {
+    pub(super) async fn persist(&self, st: &State) -> Result<u64> {
         let managed = &self.config.managed_config;
         write_atomic(
             managed,
@@ -180,7 +180,7 @@ impl RuntimeDriver {
                 write_atomic(&map.path, &map_file(&entries)).await?;
             }
         }
-        Ok(())
+        Ok(config_file::state_signature(&states))
     }
 
     /// Rewrites the configured map files from `ledger`.

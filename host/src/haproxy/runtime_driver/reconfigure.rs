@@ -3,6 +3,7 @@
 use super::{RuntimeDriver, State};
 use crate::haproxy::actual::{parse_backends, parse_servers_state};
 use crate::haproxy::config_file::{self, sibling, write_atomic};
+use crate::haproxy::driver::HeldBack;
 use crate::haproxy::error::{Error, Result};
 use crate::haproxy::reload::{self, Reloaded};
 use crate::haproxy::validate;
@@ -10,7 +11,67 @@ use crate::plan::{BackendChange, Desired, OpState};
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// A reload that went through, perhaps without the backends `haproxy -c`
+/// blamed.
+pub(super) struct Reconfigured {
+    pub reloaded: Reloaded,
+    /// Operator-backend servers that were UP just before (to restore).
+    pub restore_up: BTreeSet<(String, String)>,
+    /// The backends reloaded.
+    pub backends: Vec<String>,
+    pub held_back: Option<HeldBack>,
+}
+
 impl RuntimeDriver {
+    /// [`RuntimeDriver::reload`]; when `haproxy -c` refuses the render and
+    /// blames only some of the changed backends, reloads once more without
+    /// their changes, so one bad backend does not hold back the others.
+    pub(super) async fn reload_isolating(
+        &self,
+        st: &mut State,
+        desired: &Desired,
+        changes: &[BackendChange],
+    ) -> Result<Reconfigured> {
+        let changed: BTreeSet<String> = changes.iter().map(|c| c.backend().to_string()).collect();
+        let (alerts, kept_at) = match self.reload(st, desired, changes).await {
+            Ok((reloaded, restore_up)) => {
+                return Ok(Reconfigured {
+                    reloaded,
+                    restore_up,
+                    backends: changed.into_iter().collect(),
+                    held_back: None,
+                });
+            }
+            Err(Error::ValidationFailed { alerts, kept_at }) => (alerts, kept_at),
+            Err(e) => return Err(e),
+        };
+        let render = st.rejected.as_ref().map_or("", |(text, ..)| text.as_str());
+        let blamed = validate::culprits(&alerts, render, &kept_at, &changed);
+        if blamed.is_empty() || blamed.len() == changed.len() {
+            return Err(Error::ValidationFailed { alerts, kept_at });
+        }
+        tracing::warn!(
+            held_back = ?blamed,
+            "haproxy -c refused the changes of some backends; reloading the others without them"
+        );
+        let rest: Vec<BackendChange> = changes
+            .iter()
+            .filter(|c| !blamed.contains(c.backend()))
+            .cloned()
+            .collect();
+        let (reloaded, restore_up) = self.reload(st, desired, &rest).await?;
+        Ok(Reconfigured {
+            reloaded,
+            restore_up,
+            backends: changed.difference(&blamed).cloned().collect(),
+            held_back: Some(HeldBack {
+                backends: blamed.into_iter().collect(),
+                alerts,
+                kept_at,
+            }),
+        })
+    }
+
     /// Renders, validates, dumps the states and reloads; returns the
     /// operator-backend servers that were UP just before (to restore them).
     pub(super) async fn reload(
