@@ -216,6 +216,7 @@ pub fn plan_service(
         spec.backup = tags.backup;
         spec.check_args.clone_from(&mapped.rendered.server);
         spec.host_entry = mapped.rendered.needs_host_entry;
+        spec.check_port = mapped.plan.server.port;
         spec.uri_entry.clone_from(&mapped.rendered.uri_entry);
         backend.insert(spec);
         report.origin = mapped.origin;

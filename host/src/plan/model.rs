@@ -151,6 +151,10 @@ pub struct ServerSpec {
     /// Put `name → addr:port` into the Host map (when
     /// `RenderedCheck::needs_host_entry`).
     pub host_entry: bool,
+    /// The check's port when it is not the server's (`check port`): the
+    /// Host-map entry is then `addr:check_port`, the address Nomad's checker
+    /// dials and names in its default `Host` (issue 6, fidelity matrix).
+    pub check_port: Option<u16>,
     /// The server's own check URI for the URI map
     /// (`RenderedCheck::uri_entry`): it changes without a reload.
     pub uri_entry: Option<Token>,
@@ -170,6 +174,7 @@ impl ServerSpec {
             weight: 1,
             check_args: Vec::new(),
             host_entry: false,
+            check_port: None,
             uri_entry: None,
             maxconn: None,
             backup: false,
@@ -210,10 +215,16 @@ impl ServerSpec {
         socket_text(self.addr, self.port)
     }
 
+    /// Its Host-map value: `addr:port` of where the check connects (the
+    /// check port if it has one), as Go's client sends it.
+    pub fn host_value(&self) -> String {
+        socket_text(self.addr, self.check_port.unwrap_or(self.port))
+    }
+
     /// The entries the server should have in the driver's maps.
     pub fn map_entries(&self) -> MapEntries {
         MapEntries {
-            host: self.host_entry.then(|| self.address()),
+            host: self.host_entry.then(|| self.host_value()),
             uri: self.uri_entry.as_ref().map(|t| t.as_str().to_string()),
         }
     }

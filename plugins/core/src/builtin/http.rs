@@ -49,13 +49,22 @@ pub fn map(
         ));
     }
 
+    let host = check.header("Host").and_then(|v| v.first());
     let mut headers = Vec::new();
+    let mut host_sent = false;
     for header in &check.headers {
         for value in &header.values {
+            // Go sends one Host line, `request.Host`: the first value
+            // (HAProxy also refuses a second `hdr Host`).
+            if header.name.eq_ignore_ascii_case("host") {
+                if host_sent {
+                    continue;
+                }
+                host_sent = true;
+            }
             headers.push((header.name.clone(), value.clone()));
         }
     }
-    let host = check.header("Host").and_then(|v| v.first());
 
     plan.backend = BackendCheck::Http(HttpCheck {
         method: method(&check.method),
@@ -149,6 +158,39 @@ mod tests {
     fn absolute_urls_are_refused() {
         assert!(request_uri("http://evil/x").is_err());
         assert!(request_uri("//evil/x").is_err());
+    }
+
+    #[test]
+    fn only_the_first_host_value_is_sent_like_go() {
+        let check = NomadCheck {
+            check_type: "http".into(),
+            interval_ms: 1_000,
+            timeout_ms: 1_000,
+            headers: vec![
+                crate::model::Header {
+                    name: "Host".into(),
+                    values: vec!["a.test".into(), "b.test".into()],
+                },
+                crate::model::Header {
+                    name: "X-A".into(),
+                    values: vec!["1".into(), "2".into()],
+                },
+            ],
+            ..NomadCheck::default()
+        };
+        let plan = map(&ServiceContext::default(), &check, &Settings::default()).unwrap();
+        let BackendCheck::Http(http) = plan.backend else {
+            panic!("an http check")
+        };
+        let pairs = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            http.headers,
+            [
+                pairs("Host", "a.test"),
+                pairs("X-A", "1"),
+                pairs("X-A", "2")
+            ]
+        );
     }
 
     #[test]
