@@ -70,9 +70,7 @@ fn route(shared: &Arc<Shared>, req: &Request) -> Result<Response, Response> {
         ("GET", ["jobs", id, "allocs"]) => {
             let st = shared.lock();
             let mut allocs: Vec<(u64, String)> = st
-                .allocs
-                .values()
-                .filter(|a| a.namespace == ns && a.job_id == *id)
+                .allocs_of(ns, id)
                 .map(|a| (a.create_index, a.id.clone()))
                 .collect();
             allocs.sort();

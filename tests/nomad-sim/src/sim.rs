@@ -289,9 +289,7 @@ impl Sim {
     pub fn allocs_of_job(&self, ns: &str, job_id: &str) -> Vec<String> {
         let st = self.shared.lock();
         let mut allocs: Vec<_> = st
-            .allocs
-            .values()
-            .filter(|a| a.namespace == ns && a.job_id == job_id)
+            .allocs_of(ns, job_id)
             .map(|a| (a.create_index, a.id.clone()))
             .collect();
         allocs.sort();

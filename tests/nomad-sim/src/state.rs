@@ -2,7 +2,7 @@
 //! themselves, and transactions that stamp every change with the apply's
 //! message type and publish them as one event batch.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
@@ -47,6 +47,11 @@ pub(crate) struct State {
     pub allocs: BTreeMap<String, AllocRecord>,
     /// Service registrations by ID.
     pub services: BTreeMap<String, Registration>,
+    /// Allocation IDs by (namespace, job): memdb's `job` index.
+    allocs_by_job: HashMap<(String, String), BTreeSet<String>>,
+    /// Registration IDs by (namespace, service name): memdb's
+    /// `service_name` index (lookups stay O(k) with 10,000 registrations).
+    services_by_name: HashMap<(String, String), BTreeSet<String>>,
     /// Deployments by ID.
     pub deployments: BTreeMap<String, Deployment>,
     /// The event broker of this server.
@@ -178,6 +183,8 @@ impl State {
             jobs: BTreeMap::new(),
             allocs: BTreeMap::new(),
             services: BTreeMap::new(),
+            allocs_by_job: HashMap::new(),
+            services_by_name: HashMap::new(),
             deployments: BTreeMap::new(),
             broker: Broker::new(settings.buffer_size, generation),
             settings,
@@ -223,6 +230,10 @@ impl State {
             r.modify_index = txn.index;
             txn.service_event(&r);
             txn.touch(tables::SERVICES);
+            self.services_by_name
+                .entry((r.namespace.clone(), r.service_name.clone()))
+                .or_default()
+                .insert(r.id.clone());
             self.services.insert(r.id.clone(), r);
         }
     }
@@ -231,6 +242,13 @@ impl State {
     pub(crate) fn delete_registrations(&mut self, txn: &mut Txn, ids: &[String]) {
         for id in ids {
             if let Some(r) = self.services.remove(id) {
+                let key = (r.namespace.clone(), r.service_name.clone());
+                if let Some(ids) = self.services_by_name.get_mut(&key) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        self.services_by_name.remove(&key);
+                    }
+                }
                 txn.service_event(&r);
                 txn.touch(tables::SERVICES);
             }
@@ -248,17 +266,38 @@ impl State {
 
     /// Registrations of (namespace, name), ordered by ID.
     pub(crate) fn registrations_named(&self, ns: &str, name: &str) -> Vec<&Registration> {
-        self.services
-            .values()
-            .filter(|r| r.namespace == ns && r.service_name == name)
+        let key = (ns.to_string(), name.to_string());
+        self.services_by_name
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.services.get(id))
             .collect()
+    }
+
+    /// Records a new allocation (and indexes it by job).
+    pub(crate) fn insert_alloc(&mut self, alloc: AllocRecord) {
+        self.allocs_by_job
+            .entry((alloc.namespace.clone(), alloc.job_id.clone()))
+            .or_default()
+            .insert(alloc.id.clone());
+        self.allocs.insert(alloc.id.clone(), alloc);
+    }
+
+    /// Every allocation of a job (terminal included), ordered by ID.
+    pub(crate) fn allocs_of(&self, ns: &str, job_id: &str) -> impl Iterator<Item = &AllocRecord> {
+        let key = (ns.to_string(), job_id.to_string());
+        self.allocs_by_job
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.allocs.get(id))
     }
 
     /// Non-terminal allocations of a job.
     pub(crate) fn live_allocs_of_job(&self, ns: &str, job_id: &str) -> Vec<String> {
-        self.allocs
-            .values()
-            .filter(|a| a.namespace == ns && a.job_id == job_id && !a.terminal())
+        self.allocs_of(ns, job_id)
+            .filter(|a| !a.terminal())
             .map(|a| a.id.clone())
             .collect()
     }
@@ -267,13 +306,11 @@ impl State {
     /// terminal or the job is stopped; pending before any placement.
     pub(crate) fn job_status(&self, ns: &str, job_id: &str, stopped: bool) -> &'static str {
         let mut any = false;
-        for a in self.allocs.values() {
-            if a.namespace == ns && a.job_id == job_id {
-                if !a.terminal() {
-                    return "running";
-                }
-                any = true;
+        for a in self.allocs_of(ns, job_id) {
+            if !a.terminal() {
+                return "running";
             }
+            any = true;
         }
         if any || stopped { "dead" } else { "pending" }
     }

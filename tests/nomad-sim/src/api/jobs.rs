@@ -104,9 +104,7 @@ async fn allocations(
             .get(&key)
             .and_then(|rec| rec.current.get("CreateIndex").and_then(Value::as_u64));
         let stubs = st
-            .allocs
-            .values()
-            .filter(|a| a.namespace == key.0 && a.job_id == key.1)
+            .allocs_of(&key.0, &key.1)
             .filter(|a| all || create_index.is_none_or(|ci| a.job_create_index == ci))
             .map(|a| a.stub_json())
             .collect();

@@ -66,14 +66,8 @@ impl State {
             .ok_or_else(|| SimError::GroupNotFound(req.group.clone()))?
             .clone();
         let used: Vec<u64> = self
-            .allocs
-            .values()
-            .filter(|a| {
-                a.namespace == req.namespace
-                    && a.job_id == req.job_id
-                    && a.group == req.group
-                    && !a.terminal()
-            })
+            .allocs_of(&req.namespace, &req.job_id)
+            .filter(|a| a.group == req.group && !a.terminal())
             .map(|a| a.index_in_group)
             .collect();
         let index_in_group = (0..).find(|n| !used.contains(n)).unwrap_or(0);
@@ -133,7 +127,7 @@ impl State {
         let alloc_id = alloc.id.clone();
         txn.alloc_event(&alloc);
         txn.touch(tables::ALLOCS);
-        self.allocs.insert(alloc_id.clone(), alloc);
+        self.insert_alloc(alloc);
         self.refresh_job_status(&mut txn, &req.namespace, &req.job_id);
         self.commit(txn);
 
