@@ -100,9 +100,12 @@ impl<C: Api> Watcher<C> {
 
 /// Where one scope's loop is.
 pub(crate) enum State<S> {
-    /// List everything (start-up, after every failure or stream end).
+    /// Open the stream, then list everything (start-up, after every
+    /// failure or stream end).
     Relist,
-    /// Listed: open the stream from this index.
+    /// The stream is open (unread, from `from`): list everything.
+    List { body: S, from: u64 },
+    /// Listed: open the stream from this index (after an index reset).
     Subscribe { from: u64 },
     /// Reading the stream.
     Streaming(Box<Streaming<S>>),
@@ -189,42 +192,70 @@ impl<C: Api> ScopeLoop<C> {
     /// One piece of work: a full list, opening the stream, or one chunk.
     pub(crate) async fn step(&mut self, state: State<C::Stream>) -> Step<C::Stream> {
         match state {
-            State::Relist => match self.relist().await {
-                Ok((changes, from)) => Step {
-                    next: State::Subscribe { from },
+            State::Relist => {
+                // The stream opens before the list: it then starts at or
+                // before the list's index, so every event after the list
+                // arrives on it (events the list holds are skipped). Opened
+                // after, it could ask for an index a burst has already
+                // pushed out of Nomad's event buffer, and Nomad would
+                // silently start at the oldest event it still has.
+                let from = self.last_index.map_or(0, |last| last + 1);
+                match self.open(from).await {
+                    Ok(body) => Step {
+                        next: State::List { body, from },
+                        changes: Vec::new(),
+                        action: Action::Continue,
+                    },
+                    Err(e) => self.failed(e, None, Vec::new()),
+                }
+            }
+            State::List { body, from } => match self.relist().await {
+                Ok((changes, from_now)) => Step {
+                    // Nomad's index went backwards: the stream asked for
+                    // indexes the new server has not reached; ask again.
+                    next: if from_now < from {
+                        State::Subscribe { from: from_now }
+                    } else {
+                        self.streaming(body, from)
+                    },
                     changes,
                     action: Action::Continue,
                 },
                 Err(e) => self.failed(e, None, Vec::new()),
             },
-            State::Subscribe { from } => {
-                let opened = self
-                    .client
-                    .event_stream(self.scope.param(), &TOPICS, from)
-                    .await;
-                match opened {
-                    Ok(body) => {
-                        self.streams_opened += 1;
-                        if self.streams_opened > 1 {
-                            self.board.update(self.key(), |h| h.reconnects += 1);
-                        }
-                        Step {
-                            next: State::Streaming(Box::new(Streaming {
-                                body,
-                                decoder: Decoder::default(),
-                                requested: from,
-                                opened: Instant::now(),
-                                connected: false,
-                            })),
-                            changes: Vec::new(),
-                            action: Action::Continue,
-                        }
-                    }
-                    Err(e) => self.failed(e, None, Vec::new()),
-                }
-            }
+            State::Subscribe { from } => match self.open(from).await {
+                Ok(body) => Step {
+                    next: self.streaming(body, from),
+                    changes: Vec::new(),
+                    action: Action::Continue,
+                },
+                Err(e) => self.failed(e, None, Vec::new()),
+            },
             State::Streaming(s) => self.read(s).await,
         }
+    }
+
+    /// Opens the event stream at `from` and counts it.
+    async fn open(&mut self, from: u64) -> Result<C::Stream> {
+        let body = self
+            .client
+            .event_stream(self.scope.param(), &TOPICS, from)
+            .await?;
+        self.streams_opened += 1;
+        if self.streams_opened > 1 {
+            self.board.update(self.key(), |h| h.reconnects += 1);
+        }
+        Ok(body)
+    }
+
+    fn streaming(&self, body: C::Stream, from: u64) -> State<C::Stream> {
+        State::Streaming(Box::new(Streaming {
+            body,
+            decoder: Decoder::default(),
+            requested: from,
+            opened: Instant::now(),
+            connected: false,
+        }))
     }
 
     async fn read(&mut self, mut s: Box<Streaming<C::Stream>>) -> Step<C::Stream> {

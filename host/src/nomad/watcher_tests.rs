@@ -168,21 +168,24 @@ fn ids(changes: &[Change]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn watcher_should_list_then_stream_from_the_next_index() {
+async fn watcher_opens_the_stream_then_lists_and_skips_what_the_list_holds() {
     let mut h = Harness::new();
     let a = reg("a", "web", 80, 10);
     h.set(10, std::slice::from_ref(&a));
     let b = reg("b", "web", 81, 11);
+    // Opened before the list, the stream replays Nomad's buffer from 0:
+    // a's registration is already in the list, b's comes after it.
     h.script(body(
         vec![
             Bytes::from_static(b"{}\n"),
+            frame(10, &[svc_event("ServiceRegistration", &a, 10)]),
             frame(11, &[svc_event("ServiceRegistration", &b, 11)]),
         ],
         true,
     ));
-    let (changes, _) = h.steps(4).await;
+    let (changes, _) = h.steps(5).await;
     assert_eq!(ids(&changes), ["=a", "+b"]);
-    assert_eq!(h.stream_requests(), ["stream * 11"]);
+    assert_eq!(h.stream_requests(), ["stream * 0"]);
     let health = h.health.get();
     assert!(health.connected);
     assert_eq!(health.last_index, 11);
@@ -236,7 +239,7 @@ async fn a_reconnect_relists_resumes_after_the_last_index_and_skips_what_the_lis
     ));
     let (changes, _) = h.steps(5).await;
     assert_eq!(ids(&changes), ["=b,c", "-c"]);
-    assert_eq!(h.stream_requests(), ["stream * 11", "stream * 13"]);
+    assert_eq!(h.stream_requests(), ["stream * 0", "stream * 13"]);
     assert_eq!(h.health.get().reconnects, 1);
 }
 
@@ -248,11 +251,13 @@ async fn an_index_that_went_backwards_starts_over_from_the_servers_truth() {
     h.steps(4).await;
     // The server was wiped: index 3, other instances.
     h.set(3, &[reg("z", "web", 80, 3)]);
-    let (changes, _) = h.steps(2).await;
+    let (changes, _) = h.steps(3).await;
     assert_eq!(ids(&changes), ["=z"]);
     assert_eq!(h.health.get().index_resets, 1);
     assert_eq!(h.rec.0.lock().unwrap().as_slice(), ["reset"]);
-    assert_eq!(h.stream_requests().last().unwrap(), "stream * 4");
+    // The stream opened before the list asked for 51; the list showed the
+    // reset, so it is opened again from the new server's index.
+    assert_eq!(h.stream_requests()[1..], ["stream * 51", "stream * 4"]);
 }
 
 #[tokio::test]
@@ -367,7 +372,7 @@ async fn a_stream_refused_with_500_permission_denied_waits_the_cap() {
         500,
         "Permission denied",
     )));
-    let (_, action) = h.steps(2).await;
+    let (_, action) = h.steps(1).await;
     assert!(
         matches!(action, Action::RetryAfter(d) if d >= 5_000 * MS),
         "{action:?}"

@@ -69,7 +69,9 @@ impl<C: Api> ScopeLoop<C> {
                     job,
                     alloc,
                 } => {
-                    if self.view.has_alloc(&alloc) {
+                    // Older than the list (the stream opens before it): the
+                    // list's registrations already reflect it.
+                    if idx > self.stale_all && self.view.has_alloc(&alloc) {
                         if let Some(inv) = &self.invalidate {
                             inv.alloc_planned(&namespace, &job, &alloc);
                         }
