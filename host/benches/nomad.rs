@@ -101,12 +101,17 @@ impl Api for MemoryNomad {
                 id: format!("{n:08x}-1111-2222-3333-444444444444"),
                 job_version: 0,
                 task_group: "web".into(),
-                allocated_resources: None,
+                ..AllocStub::default()
             })
             .collect())
     }
     async fn allocation(&self, _: &str, _: &str) -> nomad::Result<AllocStub> {
-        unreachable!("no check port")
+        // A lone miss reads its allocation; the list answers the rest.
+        Err(nomad::Error::Status {
+            what: "GET /v1/allocation".into(),
+            status: 404,
+            body: "alloc not found".into(),
+        })
     }
     async fn event_stream(&self, _: &str, _: &[&str], _: u64) -> nomad::Result<MemoryStream> {
         Ok(MemoryStream(self.chunks.clone().into_iter()))

@@ -178,8 +178,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         if !self.ready() {
             return Ok(Outcome::default());
         }
+        let started = std::time::Instant::now();
         let before = self.assembled.desired.clone();
         let (planned, retry) = self.plan().await;
+        let plan_took = started.elapsed();
         let mut outcome = Outcome {
             planned: planned.len(),
             requeue_after: retry,
@@ -192,6 +194,13 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 return Err(e);
             }
         };
+        tracing::debug!(
+            services = planned.len(),
+            applied = report.applied.len(),
+            plan_ms = plan_took.as_secs_f64() * 1e3,
+            sync_ms = (started.elapsed() - plan_took).as_secs_f64() * 1e3,
+            "reconciled"
+        );
         self.log_report(&report);
         if let Some(after) = report.requeue_after {
             requeue(&mut outcome.requeue_after, after);
@@ -258,11 +267,21 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             })
             .cloned()
             .collect();
+        let mut of_job: HashMap<(String, String), usize> = HashMap::new();
+        for i in &wanted {
+            *of_job
+                .entry((i.namespace.clone(), i.job.clone()))
+                .or_default() += 1;
+        }
         let mut tasks = tokio::task::JoinSet::new();
         for instance in wanted {
             let checks = self.checks.clone();
+            let siblings = of_job
+                .get(&(instance.namespace.clone(), instance.job.clone()))
+                .copied()
+                .unwrap_or(1);
             tasks.spawn(async move {
-                let lookup = checks.check_for(&instance).await;
+                let lookup = checks.check_in_batch(&instance, siblings).await;
                 (instance, lookup)
             });
         }

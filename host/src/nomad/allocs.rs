@@ -1,6 +1,10 @@
 //! Allocation stubs by job (`GET /v1/job/:id/allocations`: one call gives
 //! every allocation's job version, task group and ports). A miss waits for a
-//! fetch that started after it, so a burst of misses shares one fetch.
+//! fetch that started after it, so a burst of misses shares one fetch. A
+//! lone miss (no other waiting, no fetch running) reads just its allocation
+//! (`GET /v1/allocation/:id`) instead: a job's list keeps its stopped
+//! allocations until Nomad's GC, so it grows with every deploy, and one new
+//! instance should not have to wait for all of it.
 
 use super::wire::AllocStub;
 use std::collections::HashMap;
@@ -19,15 +23,24 @@ const GAP_PER_FETCH_TIME: u32 = 4;
 
 #[derive(Debug, Default)]
 struct Data {
-    allocs: HashMap<String, AllocStub>,
+    /// Stubs, each with when it was read.
+    allocs: HashMap<String, (AllocStub, Instant)>,
     fetched_at: Option<Instant>,
     /// The gap to keep after `fetched_at` before the next fetch.
     gap: Duration,
     /// Fetches started so far.
     started: u64,
+    /// Misses waiting for their turn (or fetching).
+    waiting: usize,
     /// Start number of the last completed fetch, and its error if it failed.
     completed: u64,
     failed: Option<String>,
+}
+
+impl Data {
+    fn stub(&self, alloc: &str) -> Option<AllocStub> {
+        self.allocs.get(alloc).map(|(stub, _)| stub.clone())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +48,16 @@ struct JobAllocs {
     data: Mutex<Data>,
     /// Held while a fetch runs: fetches of one job never overlap.
     fetching: tokio::sync::Mutex<()>,
+}
+
+/// Counts a miss out of [`Data::waiting`] when its turn ends.
+struct Waiting<'a>(&'a JobAllocs);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut d = lock(&self.0.data);
+        d.waiting = d.waiting.saturating_sub(1);
+    }
 }
 
 /// The cache.
@@ -63,41 +86,62 @@ impl AllocCache {
             .clone()
     }
 
-    /// The stub of `alloc`; on a miss, `fetch` lists the job's allocations.
+    /// The stub of `alloc`; on a lone miss `fetch_one` reads the allocation
+    /// (`None` when that gives no usable stub), else `fetch` lists the job's
+    /// allocations.
     ///
     /// # Errors
     /// The list failed, or does not contain the allocation.
-    pub(crate) async fn get<F, Fut>(
+    pub(crate) async fn get<F, Fut, O, OFut>(
         &self,
         namespace: &str,
         job: &str,
         alloc: &str,
+        fetch_one: O,
         fetch: F,
     ) -> Result<AllocStub, String>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<AllocStub>, String>>,
+        O: FnOnce() -> OFut,
+        OFut: Future<Output = Option<AllocStub>>,
     {
         let entry = self.entry(namespace, job);
         let missing = || format!("allocation {alloc} is not (or no longer) listed for job {job}");
         let seen = {
             let d = lock(&entry.data);
-            let fresh = d.fetched_at.is_some_and(|t| t.elapsed() < self.ttl);
-            if let (true, Some(stub)) = (fresh, d.allocs.get(alloc)) {
+            if let Some((stub, read)) = d.allocs.get(alloc)
+                && read.elapsed() < self.ttl
+            {
                 return Ok(stub.clone());
             }
             d.started
         };
+        lock(&entry.data).waiting += 1;
+        let _waited = Waiting(&entry);
         let _turn = entry.fetching.lock().await;
         {
             let d = lock(&entry.data);
+            // A fetch that ran while we waited may hold it already.
+            if let Some(stub) = d.stub(alloc) {
+                return Ok(stub);
+            }
             if d.completed > seen {
                 // A fetch that started after our miss has finished: use it.
                 if let Some(e) = &d.failed {
                     return Err(e.clone());
                 }
-                return d.allocs.get(alloc).cloned().ok_or_else(missing);
+                return Err(missing());
             }
+        }
+        if lock(&entry.data).waiting == 1
+            && let Some(stub) = fetch_one().await
+            && stub.id == alloc
+        {
+            lock(&entry.data)
+                .allocs
+                .insert(stub.id.clone(), (stub.clone(), Instant::now()));
+            return Ok(stub);
         }
         let (last, gap) = {
             let d = lock(&entry.data);
@@ -120,8 +164,11 @@ impl AllocCache {
         match result {
             Ok(stubs) => {
                 d.failed = None;
-                d.allocs = stubs.into_iter().map(|s| (s.id.clone(), s)).collect();
-                d.allocs.get(alloc).cloned().ok_or_else(missing)
+                d.allocs = stubs
+                    .into_iter()
+                    .map(|s| (s.id.clone(), (s, began)))
+                    .collect();
+                d.stub(alloc).ok_or_else(missing)
             }
             Err(e) => {
                 d.failed = Some(e.clone());
@@ -134,7 +181,11 @@ impl AllocCache {
     pub(crate) fn store(&self, namespace: &str, job: &str, stub: AllocStub) {
         let entry = self.entry(namespace, job);
         let mut d = lock(&entry.data);
-        d.allocs.insert(stub.id.clone(), stub);
+        let read = d
+            .allocs
+            .get(&stub.id)
+            .map_or_else(Instant::now, |(_, t)| *t);
+        d.allocs.insert(stub.id.clone(), (stub, read));
     }
 
     /// Forgets one allocation (it was updated in place).
@@ -167,6 +218,54 @@ mod tests {
         }
     }
 
+    async fn none() -> Option<AllocStub> {
+        None
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_miss_reads_its_allocation_and_a_burst_the_list() {
+        let cache = AllocCache::new(Duration::from_secs(60));
+        let (ones, lists) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let one = |id: &str| {
+            let id = id.to_string();
+            let ones = &ones;
+            move || async move {
+                ones.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Some(stub(&id))
+            }
+        };
+        let list = || async {
+            lists.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok((0..100).map(|i| stub(&format!("a{i}"))).collect())
+        };
+        let got = cache.get("default", "web", "new", one("new"), list).await;
+        assert_eq!(got.map(|s| s.id), Ok("new".to_string()));
+        assert_eq!(
+            (ones.load(Ordering::SeqCst), lists.load(Ordering::SeqCst)),
+            (1, 0)
+        );
+        // Known now: no fetch at all.
+        assert!(
+            cache
+                .get("default", "web", "new", one("new"), list)
+                .await
+                .is_ok()
+        );
+        assert_eq!(ones.load(Ordering::SeqCst), 1);
+        // A burst: the first miss reads its own, the rest share the list.
+        let ids: Vec<String> = (0..100).map(|i| format!("a{i}")).collect();
+        let lookups = ids
+            .iter()
+            .map(|id| cache.get("default", "web", id, one(id), list))
+            .collect();
+        let results = crate::nomad::fake::join_all(lookups).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert!(ones.load(Ordering::SeqCst) <= 2, "{ones:?}");
+        assert_eq!(lists.load(Ordering::SeqCst), 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_misses_shares_one_fetch() {
         let cache = AllocCache::new(Duration::from_secs(60));
@@ -179,14 +278,14 @@ mod tests {
         };
         let lookups = ids
             .iter()
-            .map(|id| cache.get("default", "web", id, fetch))
+            .map(|id| cache.get("default", "web", id, none, fetch))
             .collect();
         let results = crate::nomad::fake::join_all(lookups).await;
         assert!(results.iter().all(Result::is_ok));
         // The first miss fetches; every miss that queued behind it shares
         // the second fetch (started after them).
         assert!(calls.load(Ordering::SeqCst) <= 2, "{calls:?}");
-        assert!(cache.get("default", "web", "a5", fetch).await.is_ok());
+        assert!(cache.get("default", "web", "a5", none, fetch).await.is_ok());
         assert!(calls.load(Ordering::SeqCst) <= 2);
     }
 
@@ -198,12 +297,15 @@ mod tests {
             calls.fetch_add(1, Ordering::SeqCst);
             Ok(vec![stub("a")])
         };
-        assert!(cache.get("default", "web", "a", fetch).await.is_ok());
-        let err = cache.get("default", "web", "b", fetch).await.unwrap_err();
+        assert!(cache.get("default", "web", "a", none, fetch).await.is_ok());
+        let err = cache
+            .get("default", "web", "b", none, fetch)
+            .await
+            .unwrap_err();
         assert!(err.contains("allocation b"));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         cache.forget_alloc("default", "web", "a");
-        assert!(cache.get("default", "web", "a", fetch).await.is_ok());
+        assert!(cache.get("default", "web", "a", none, fetch).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 }

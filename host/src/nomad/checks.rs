@@ -120,12 +120,19 @@ impl<C: Api> Checks<C> {
     /// Never fails: problems come back as `Unavailable` (logged once per
     /// cause). Concurrent look-ups of one job version make one spec read.
     pub async fn check_for(&self, instance: &Instance) -> CheckLookup {
+        self.check_in_batch(instance, 1).await
+    }
+
+    /// [`Checks::check_for`], told how many instances of the same job are
+    /// looked up together: one new allocation is read alone, several share
+    /// one read of the job's allocation list.
+    pub async fn check_in_batch(&self, instance: &Instance, of_job: usize) -> CheckLookup {
         let i = &self.inner;
         i.lookups.fetch_add(1, Ordering::Relaxed);
         if !i.enabled {
             return CheckLookup::Disabled;
         }
-        match self.resolve(instance).await {
+        match self.resolve(instance, of_job <= 1).await {
             Ok(found) => CheckLookup::Found(Box::new(found)),
             Err(reason) => {
                 i.unavailable.fetch_add(1, Ordering::Relaxed);
@@ -150,18 +157,35 @@ impl<C: Api> Checks<C> {
         }
     }
 
-    async fn resolve(&self, inst: &Instance) -> Result<SpecCheck, String> {
+    async fn resolve(&self, inst: &Instance, alone: bool) -> Result<SpecCheck, String> {
         let i = &self.inner;
         let (ns, job) = (inst.namespace.as_str(), inst.job.as_str());
         let alloc = i
             .allocs
-            .get(ns, job, &inst.alloc, || async {
-                i.alloc_list_fetches.fetch_add(1, Ordering::Relaxed);
-                i.client
-                    .job_allocations(ns, job)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+            .get(
+                ns,
+                job,
+                &inst.alloc,
+                || async {
+                    if !alone {
+                        return None;
+                    }
+                    i.alloc_fetches.fetch_add(1, Ordering::Relaxed);
+                    let full = i.client.allocation(ns, &inst.alloc).await.ok()?;
+                    let version = full.job.as_ref()?.version;
+                    Some(AllocStub {
+                        job_version: version,
+                        ..full
+                    })
+                },
+                || async {
+                    i.alloc_list_fetches.fetch_add(1, Ordering::Relaxed);
+                    i.client
+                        .job_allocations(ns, job)
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+            )
             .await?;
         let version = alloc.job_version;
         let spec = i

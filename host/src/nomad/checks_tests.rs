@@ -3,7 +3,7 @@
 use super::*;
 use crate::nomad::config::Config;
 use crate::nomad::fake::{FakeApi, join_all};
-use crate::nomad::wire::{AllocatedResources, PortMapping, SharedResources};
+use crate::nomad::wire::{AllocatedResources, JobVersion, PortMapping, SharedResources};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -32,6 +32,7 @@ fn stub(id: &str, version: u64) -> AllocStub {
         job_version: version,
         task_group: "g".into(),
         allocated_resources: None,
+        job: None,
     }
 }
 
@@ -124,6 +125,8 @@ async fn a_check_on_another_port_label_gets_that_port_from_the_allocation() {
                     }],
                 },
             }),
+            // A full allocation embeds the job version it runs.
+            job: Some(JobVersion { version: 0 }),
             ..stub("a0", 0)
         },
     );

@@ -26,7 +26,14 @@ struct Inner {
     region: Option<String>,
     auth: Option<(String, Option<String>)>,
     timeout: Duration,
+    /// Requests in flight (lists and reads; not the event stream).
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// At most this many list and read requests are in flight at once: a cold
+/// start over thousands of jobs runs them concurrently, but a Nomad server
+/// should not get thousands of connections from one client.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +117,7 @@ impl HttpClient {
                 region: settings.region.clone(),
                 auth: settings.http_auth.clone(),
                 timeout: settings.request_timeout,
+                in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             }),
         })
     }
@@ -156,6 +164,8 @@ impl HttpClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Indexed<T>> {
+        // Never closed, so acquiring only waits.
+        let _permit = self.inner.in_flight.acquire().await.ok();
         let resp = self.get(path, query, false).await?;
         let header = |name: &str| {
             resp.headers()

@@ -93,6 +93,19 @@ pub struct AllocStub {
     /// Allocated resources (may be absent from stubs).
     #[serde(deserialize_with = "nd")]
     pub allocated_resources: Option<AllocatedResources>,
+    /// The embedded job of a full allocation (absent from stubs), reduced
+    /// to its version: the version this allocation runs.
+    #[serde(deserialize_with = "nd")]
+    pub job: Option<JobVersion>,
+}
+
+/// An embedded `Job`, reduced to its `Version`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct JobVersion {
+    /// `Version`.
+    #[serde(deserialize_with = "nd")]
+    pub version: u64,
 }
 
 /// `AllocatedResources`, reduced to the shared ports.

@@ -5,6 +5,7 @@ use super::ScopeLoop;
 use crate::nomad::client::Api;
 use crate::nomad::error::Result;
 use crate::nomad::instance::{Change, Instance};
+use crate::nomad::wire::Registration;
 use std::collections::HashMap;
 
 impl<C: Api> ScopeLoop<C> {
@@ -15,32 +16,35 @@ impl<C: Api> ScopeLoop<C> {
         let l0 = listed.index;
         let mut instances = Vec::new();
         let mut names = HashMap::new();
+        // Every service's pages, read concurrently (the client bounds how
+        // many requests are in flight).
+        let mut reads = tokio::task::JoinSet::new();
         for ns in listed.value {
             if !self.scope.covers(&ns.namespace) {
                 continue;
             }
             for stub in ns.services {
-                let mut token: Option<String> = None;
-                loop {
-                    let page = self
-                        .client
-                        .service(&ns.namespace, &stub.service_name, token.as_deref())
-                        .await?;
-                    let key = (ns.namespace.clone(), stub.service_name.clone());
-                    let at = names.entry(key).or_insert(0);
-                    *at = page.index.max(*at);
-                    for reg in page.value {
-                        match Instance::try_from(reg) {
-                            Ok(i) if self.scope.covers(&i.namespace) => instances.push(i),
-                            Ok(_) => {}
-                            Err(reason) => {
-                                tracing::warn!(scope = %self.scope, %reason, "ignoring a registration")
-                            }
-                        }
-                    }
-                    match page.next_token {
-                        Some(t) if token.as_deref() != Some(t.as_str()) => token = Some(t),
-                        _ => break,
+                let client = self.client.clone();
+                let namespace = ns.namespace.clone();
+                reads.spawn(async move {
+                    let pages = read_service(&client, &namespace, &stub.service_name).await;
+                    ((namespace, stub.service_name), pages)
+                });
+            }
+        }
+        while let Some(joined) = reads.join_next().await {
+            let Ok((key, pages)) = joined else {
+                continue;
+            };
+            let (index, regs) = pages?;
+            let at = names.entry(key).or_insert(0);
+            *at = index.max(*at);
+            for reg in regs {
+                match Instance::try_from(reg) {
+                    Ok(i) if self.scope.covers(&i.namespace) => instances.push(i),
+                    Ok(_) => {}
+                    Err(reason) => {
+                        tracing::warn!(scope = %self.scope, %reason, "ignoring a registration")
                     }
                 }
             }
@@ -81,5 +85,25 @@ impl<C: Api> ScopeLoop<C> {
             }],
             from,
         ))
+    }
+}
+
+/// Every page of one service's registrations, and the highest index seen.
+async fn read_service<C: Api>(
+    client: &C,
+    namespace: &str,
+    service: &str,
+) -> Result<(u64, Vec<Registration>)> {
+    let mut token: Option<String> = None;
+    let mut index = 0;
+    let mut regs = Vec::new();
+    loop {
+        let page = client.service(namespace, service, token.as_deref()).await?;
+        index = page.index.max(index);
+        regs.extend(page.value);
+        match page.next_token {
+            Some(t) if token.as_deref() != Some(t.as_str()) => token = Some(t),
+            _ => return Ok((index, regs)),
+        }
     }
 }
