@@ -4,8 +4,9 @@
 //! with the check's headers, sends `Host: addr:port` when the job sets no
 //! Host, and passes any status below 400. HAProxy gets the same request
 //! through `http-check send` and `http-check expect status 200-399`.
-//! Redirects are the one deliberate difference: Go follows them, HAProxy
-//! judges the 3xx itself (see docs/fidelity.md).
+//! Two deliberate differences (docs/fidelity.md): Go follows 301/302/303
+//! redirects (not 307/308: it cannot replay Nomad's request body), HAProxy
+//! judges the 3xx itself; and the Host header is also sent as SNI.
 
 use super::common::{checked_settings, timed_plan};
 use crate::model::{
@@ -94,37 +95,115 @@ pub fn map(
     Ok(plan)
 }
 
-/// The request method: Nomad's default is GET, and methods are case-sensitive
-/// tokens that Nomad upper-cases.
+/// The request method: Nomad's default is GET; otherwise Go sends the
+/// method exactly as the job writes it (Nomad's validation ignores case,
+/// the request does not: `post` is sent as `post`).
 fn method(raw: &str) -> String {
     if raw.is_empty() {
         "GET".into()
     } else {
-        raw.to_ascii_uppercase()
+        raw.to_string()
     }
 }
 
-/// The request URI Go would send for `Path` resolved against `proto://addr:port`.
+/// The request URI Go would send for `Path` resolved as a reference against
+/// `proto://addr:port` (`url.ResolveReference`, then `EscapedPath`).
 ///
-/// A relative path gains a leading `/`; the query string is kept; a fragment
-/// is never sent; characters Go escapes in a path are percent-encoded.
+/// A relative path gains a leading `/`; dot segments are removed; the query
+/// string is kept as written; a fragment is never sent. The path is sent as
+/// written when every byte may appear in an escaped path (Go's
+/// `validEncoded`), else it is unescaped and escaped again (`shouldEscape`).
 fn request_uri(path: &str) -> Result<String, String> {
     if path.contains("://") || path.starts_with("//") {
         return Err(format!("check path '{path}' must be relative"));
     }
     let path = path.split('#').next().unwrap_or_default();
-    let mut uri = String::with_capacity(path.len() + 1);
-    if !path.starts_with('/') {
-        uri.push('/');
-    }
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&byte) {
-            uri.push(byte as char);
-        } else {
-            uri.push_str(&format!("%{byte:02X}"));
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let escaped = if path.bytes().all(valid_encoded) {
+        path.to_string()
+    } else {
+        escape_path(
+            &unescape(path)
+                .ok_or_else(|| format!("check path '{path}' has an invalid percent escape"))?,
+        )
+    };
+    let mut uri = remove_dot_segments(&escaped);
+    if let Some(query) = query {
+        uri.push('?');
+        for byte in query.bytes() {
+            match byte {
+                b' ' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}' => {
+                    uri.push_str(&format!("%{byte:02X}"))
+                }
+                _ if byte.is_ascii_graphic() => uri.push(byte as char),
+                _ => uri.push_str(&format!("%{byte:02X}")),
+            }
         }
     }
     Ok(uri)
+}
+
+/// Go's `validEncoded` for a path: bytes that may stay as written.
+fn valid_encoded(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@[]%/".contains(&byte)
+}
+
+/// Go's `unescape` of a path: `None` on a bad `%` escape.
+fn unescape(path: &str) -> Option<Vec<u8>> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Go's `escape(s, encodePath)`.
+fn escape_path(raw: &[u8]) -> String {
+    let mut out = String::with_capacity(raw.len() + 8);
+    for &byte in raw {
+        if byte.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// RFC 3986 §5.2.4 as Go's `resolvePath` does it, always from `/`.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let last = segments.len() - 1;
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// `example.com:8443` → `example.com`; IPv6 literals keep their brackets off.
@@ -152,6 +231,25 @@ mod tests {
     fn path_is_escaped_like_go_and_fragment_dropped() {
         assert_eq!(request_uri("/a b'c#frag").unwrap(), "/a%20b%27c");
         assert_eq!(request_uri("").unwrap(), "/");
+        // Valid as written: sent as written, like Go's EscapedPath.
+        assert_eq!(request_uri("/it's/[x]").unwrap(), "/it's/[x]");
+        assert_eq!(request_uri("/a%20b").unwrap(), "/a%20b");
+        assert!(request_uri("/a b%zz").is_err());
+    }
+
+    #[test]
+    fn dot_segments_are_resolved_like_go() {
+        assert_eq!(request_uri("/status/../health").unwrap(), "/health");
+        assert_eq!(request_uri("/a/./b/..").unwrap(), "/a/");
+        assert_eq!(request_uri("../../x?y=../z").unwrap(), "/x?y=../z");
+        assert_eq!(request_uri("/v1/ok?x=a&y=b").unwrap(), "/v1/ok?x=a&y=b");
+    }
+
+    #[test]
+    fn the_method_is_sent_as_written() {
+        assert_eq!(method(""), "GET");
+        assert_eq!(method("post"), "post");
+        assert_eq!(method("HEAD"), "HEAD");
     }
 
     #[test]
