@@ -6,6 +6,8 @@ mod builtin_checks;
 mod driver;
 mod e2e;
 mod examples;
+mod faults;
+mod fidelity;
 mod golden;
 mod nomad_client;
 mod properties;

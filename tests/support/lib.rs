@@ -3,10 +3,15 @@
 #![allow(missing_docs)]
 
 pub mod backends;
+pub mod behaviour;
+pub mod convergence;
 pub mod grammar;
 pub mod grpc;
 pub mod haproxy;
 pub mod hostile;
 pub mod load;
 pub mod mapping;
+pub mod nomad_checker;
+pub mod scripted;
+pub mod tls;
 pub mod world;

@@ -128,3 +128,90 @@ pub fn job(id: &str, service: &str, tags: &[&str], check: Option<Value>) -> Valu
             "Tasks": [{"Name": "t"}]}]
     })
 }
+
+/// For fault tests: the daemon's admin listener, and HAProxy compared with
+/// Nomad's truth ([`crate::convergence`]).
+impl World {
+    /// [`World::config`] with the admin listener (`/metrics`, `/readyz`) on a
+    /// free loopback port.
+    pub fn config_with_admin(&self) -> (Config, std::net::SocketAddr) {
+        let mut config = self.config();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::haproxy::free_port()));
+        config.daemon.admin_listen = addr.to_string();
+        (config, addr)
+    }
+
+    /// Whether the daemon runs (started, and its task has not ended).
+    pub fn daemon_running(&self) -> bool {
+        self.daemon
+            .as_ref()
+            .is_some_and(|(_, task)| !task.is_finished())
+    }
+
+    /// Every difference between HAProxy and Nomad's truth; empty when converged.
+    pub async fn diff(&self) -> Vec<String> {
+        crate::convergence::diff(&self.sim, &self.haproxy).await
+    }
+
+    /// Waits until HAProxy equals Nomad's truth ([`World::diff`] is empty)
+    /// and returns the time since `since`; panics with the last difference
+    /// after `timeout`. Never use it to assert a duration.
+    pub async fn wait_converged(
+        &self,
+        what: &str,
+        timeout: Duration,
+        since: std::time::Instant,
+    ) -> Duration {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let diff = self.diff().await;
+            if diff.is_empty() {
+                return since.elapsed();
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}: HAProxy still differs from Nomad:\n{}\n--- HAProxy's log ---\n{}",
+                    diff.join("\n"),
+                    self.haproxy.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The daemon's `/readyz`: whether it answers 200, and its text.
+pub async fn readyz(admin: std::net::SocketAddr) -> (bool, String) {
+    match crate::load::http_get(admin, "/readyz").await {
+        Ok((code, body)) => (code == 200, body),
+        Err(e) => (false, format!("admin listener unreachable: {e}")),
+    }
+}
+
+/// The daemon's `/metrics` (the classic text format); empty if unreachable.
+pub async fn metrics(admin: std::net::SocketAddr) -> String {
+    crate::load::http_get(admin, "/metrics")
+        .await
+        .map(|(_, body)| body)
+        .unwrap_or_default()
+}
+
+/// The sum of the samples of metric `name` whose labels include every
+/// pair of `labels` (Prometheus text format).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+            if metric != name {
+                return None;
+            }
+            let rest = rest.strip_suffix('}')?;
+            let matches = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}

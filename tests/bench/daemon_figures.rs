@@ -1,0 +1,337 @@
+//! Figures of the daemon, measured end to end: the real connector binary
+//! against the Nomad simulator and a real HAProxy.
+//!
+//! `cargo run --release -p hnc-tests --bin bench-daemon -- [all|latency|burst|coldstart]`
+//!
+//! - latency: from placing an allocation (its events) to the server in
+//!   HAProxy (`show servers state`), p50/p99 over 1,000 samples;
+//! - burst: 1,000 new instances of 10 existing services, time to applied
+//!   and reloads;
+//! - coldstart: 2,000 services × 5 instances already in Nomad, the connector
+//!   started: time to every server in HAProxy, reloads, and the daemon's RSS.
+
+use hnc_tests::backends::HttpBackend;
+use hnc_tests::haproxy::{Haproxy, free_port, send};
+use nomad_sim::{PlaceAlloc, Sim, SimConfig, StopKind};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const ON: &str = "haproxy.enable=true";
+
+struct Bench {
+    sim: Sim,
+    haproxy: Haproxy,
+    target: HttpBackend,
+    connector: Option<Child>,
+}
+
+impl Bench {
+    async fn new() -> Bench {
+        Bench::with(SimConfig::default()).await
+    }
+
+    async fn with(config: SimConfig) -> Bench {
+        let sim = Sim::start(config).await.expect("simulator");
+        Bench {
+            sim,
+            haproxy: Haproxy::start("").await,
+            target: HttpBackend::start().await,
+            connector: None,
+        }
+    }
+
+    /// One job per service: a tcp check every 30 s (the checks are not what is measured).
+    fn register(&self, service: &str) {
+        self.sim.register_job(json!({
+            "ID": service, "Namespace": "default", "Type": "service",
+            "TaskGroups": [{"Name": "g",
+                "Services": [{"Name": service, "PortLabel": "p", "Provider": "nomad",
+                              "Tags": [ON, "haproxy.mode=tcp"],
+                              "Checks": [{"Name": "c", "Type": "tcp",
+                                          "Interval": 30_000_000_000_i64, "Timeout": 1_000_000_000_i64}]}],
+                "Tasks": [{"Name": "t"}]}]
+        }));
+    }
+
+    fn place(&self, service: &str) -> String {
+        self.sim
+            .place_alloc(PlaceAlloc::new(service, "g").port("p", self.target.port))
+    }
+
+    fn start_connector(&mut self, drain_ms: u64) -> u32 {
+        let d = self.haproxy.dir.path();
+        let config = format!(
+            r#"[nomad]
+address = "{nomad}"
+[haproxy]
+stats_socket = "{stats}"
+master_socket = "{master}"
+managed_config = "{managed}"
+state_file = "{state}"
+operator_configs = ["{operator}"]
+drain_grace_ms = {drain_ms}
+reload_delay_ms = 200
+[daemon]
+resync_interval_secs = 60
+admin_listen = "127.0.0.1:{admin}"
+[log]
+level = "{log}"
+"#,
+            nomad = self.sim.url(),
+            stats = self.haproxy.stats_socket.display(),
+            master = self.haproxy.master_socket.display(),
+            managed = self.haproxy.managed_cfg.display(),
+            state = self.haproxy.state_file.display(),
+            operator = self.haproxy.operator_cfg.display(),
+            admin = free_port(),
+            log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        let path = d.join("connector.toml");
+        std::fs::write(&path, config).expect("config");
+        let binary: PathBuf = std::env::current_exe()
+            .expect("exe")
+            .parent()
+            .expect("dir")
+            .join("haproxy-nomad-connector");
+        let child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(&path)
+            .spawn()
+            .expect("build the connector in release first");
+        let pid = child.id();
+        self.connector = Some(child);
+        pid
+    }
+
+    /// Servers HAProxy lists in a backend (or in all, with `None`).
+    async fn count(&self, backend: Option<&str>) -> usize {
+        let cmd = backend.map_or("show servers state".to_string(), |b| {
+            format!("show servers state {b}")
+        });
+        let text = send(&self.haproxy.stats_socket, &cmd)
+            .await
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count()
+            .saturating_sub(1)
+    }
+
+    async fn wait_count(
+        &self,
+        backend: Option<&str>,
+        want: usize,
+        poll: Duration,
+        limit: Duration,
+    ) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.count(backend).await == want {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(poll).await;
+        }
+        None
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.connector.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn latency(samples: usize) {
+    let mut b = Bench::new().await;
+    b.register("lat");
+    b.place("lat");
+    b.start_connector(0);
+    b.wait_count(
+        Some("default_lat"),
+        1,
+        Duration::from_millis(20),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("first server");
+    let mut took = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        let alloc = b.place("lat");
+        let ok = b
+            .wait_count(
+                Some("default_lat"),
+                2,
+                Duration::from_micros(200),
+                Duration::from_secs(10),
+            )
+            .await;
+        took.push(started.elapsed());
+        assert!(ok.is_some(), "a server never appeared");
+        b.sim.stop_alloc(&alloc, StopKind::ClientDeregister);
+        b.wait_count(
+            Some("default_lat"),
+            1,
+            Duration::from_millis(1),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the server is removed");
+    }
+    took.sort();
+    println!(
+        "event → server in HAProxy, {samples} samples: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&took, 0.5)),
+        ms(percentile(&took, 0.9)),
+        ms(percentile(&took, 0.99)),
+        ms(*took.last().expect("samples"))
+    );
+}
+
+/// `buffer`: Nomad's `event_buffer_size` (Raft batches; default 100). The
+/// simulator applies a placement as 3 batches at ~10,000 batches/s, so with
+/// the default a reader 10 ms behind falls out of the buffer, the stream
+/// ends and the connector re-lists: both are measured.
+async fn burst(new_instances: usize, buffer: usize) {
+    let mut b = Bench::with(SimConfig {
+        buffer_size: buffer,
+        ..SimConfig::default()
+    })
+    .await;
+    let services: Vec<String> = (0..10).map(|i| format!("burst{i}")).collect();
+    for s in &services {
+        b.register(s);
+        b.place(s);
+    }
+    b.start_connector(30_000);
+    b.wait_count(
+        None,
+        services.len(),
+        Duration::from_millis(20),
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("the services converged");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reloads = b.haproxy.reloads().await.0;
+    let started = Instant::now();
+    for i in 0..new_instances {
+        b.place(&services[i % services.len()]);
+    }
+    let placed = started.elapsed();
+    let want = services.len() + new_instances;
+    let converged = b
+        .wait_count(
+            None,
+            want,
+            Duration::from_millis(2),
+            Duration::from_secs(60),
+        )
+        .await
+        .map(|_| started.elapsed());
+    let reloads = b.haproxy.reloads().await.0 - reloads;
+    match converged {
+        Some(t) => println!(
+            "burst of {new_instances} new instances of {} existing services (event buffer {buffer}): all in HAProxy {:.0} ms after the first event ({:.0} ms after the last; the simulator took {:.0} ms to emit them), {reloads} reloads",
+            services.len(),
+            ms(t),
+            ms(t.saturating_sub(placed)),
+            ms(placed)
+        ),
+        None => println!("burst: did not converge within 60 s"),
+    }
+}
+
+async fn coldstart(services: usize, per_service: usize) {
+    let mut b = Bench::new().await;
+    let setup = Instant::now();
+    for i in 0..services {
+        let s = format!("svc{i}");
+        b.register(&s);
+        for _ in 0..per_service {
+            b.place(&s);
+        }
+    }
+    eprintln!(
+        "(world of {} instances set up in {:.1} s)",
+        services * per_service,
+        setup.elapsed().as_secs_f64()
+    );
+    let reloads = b.haproxy.reloads().await.0;
+    let started = Instant::now();
+    let pid = b.start_connector(30_000);
+    let converged = b
+        .wait_count(
+            None,
+            services * per_service,
+            Duration::from_millis(50),
+            Duration::from_secs(120),
+        )
+        .await
+        .map(|_| started.elapsed());
+    let reloads = b.haproxy.reloads().await.0 - reloads;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = rss_mb(pid);
+    match converged {
+        Some(t) => println!(
+            "cold start, {services} services × {per_service} instances: converged in {:.2} s (from process start), {reloads} reload(s); daemon RSS at {} servers: {rss:.1} MB",
+            t.as_secs_f64(),
+            services * per_service
+        ),
+        None => println!(
+            "cold start: did not converge within 120 s ({} servers seen)",
+            b.count(None).await
+        ),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let samples = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    if matches!(what.as_str(), "all" | "latency") {
+        latency(samples).await;
+    }
+    if matches!(what.as_str(), "all" | "burst") {
+        burst(1000, SimConfig::default().buffer_size).await;
+        burst(1000, 4 * 1000).await;
+    }
+    if matches!(what.as_str(), "all" | "coldstart") {
+        coldstart(2000, 5).await;
+    }
+}
