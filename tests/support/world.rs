@@ -213,5 +213,7 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
                 .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
             matches.then(|| value.parse::<f64>().ok()).flatten()
         })
-        .sum()
+        // An empty float sum is -0.0: print 0.
+        .sum::<f64>()
+        + 0.0
 }
