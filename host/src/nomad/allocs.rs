@@ -41,6 +41,14 @@ impl Data {
     fn stub(&self, alloc: &str) -> Option<AllocStub> {
         self.allocs.get(alloc).map(|(stub, _)| stub.clone())
     }
+
+    /// The stub of `alloc` if it was read less than `ttl` ago.
+    fn fresh(&self, alloc: &str, ttl: Duration) -> Option<AllocStub> {
+        self.allocs
+            .get(alloc)
+            .filter(|(_, read)| read.elapsed() < ttl)
+            .map(|(stub, _)| stub.clone())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -110,10 +118,8 @@ impl AllocCache {
         let missing = || format!("allocation {alloc} is not (or no longer) listed for job {job}");
         let seen = {
             let d = lock(&entry.data);
-            if let Some((stub, read)) = d.allocs.get(alloc)
-                && read.elapsed() < self.ttl
-            {
-                return Ok(stub.clone());
+            if let Some(stub) = d.fresh(alloc, self.ttl) {
+                return Ok(stub);
             }
             d.started
         };
@@ -123,7 +129,7 @@ impl AllocCache {
         {
             let d = lock(&entry.data);
             // A fetch that ran while we waited may hold it already.
-            if let Some(stub) = d.stub(alloc) {
+            if let Some(stub) = d.fresh(alloc, self.ttl) {
                 return Ok(stub);
             }
             if d.completed > seen {
