@@ -122,6 +122,18 @@ pub(super) async fn methods_and_paths(b: &mut Backends, c: &Common) -> Vec<Case>
             "answers 200 on /health",
             c.ok,
         ),
+        Case::new(
+            "method-lowercase-on-post-only",
+            method("post"),
+            "serves only POST (405 otherwise)",
+            post_only,
+        ),
+        Case::new(
+            "path-dot-segments",
+            http_with("/status/../health", json!({})),
+            "answers 200 on /health",
+            c.ok,
+        ),
     ]
 }
 
