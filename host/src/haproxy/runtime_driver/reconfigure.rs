@@ -19,6 +19,7 @@ pub(super) struct Reconfigured {
     pub restore_up: BTreeSet<(String, String)>,
     /// The backends reloaded.
     pub backends: Vec<String>,
+    /// The backends whose changes were left out, and why.
     pub held_back: Option<HeldBack>,
 }
 
