@@ -12,6 +12,7 @@
 
 use hnc_tests::backends::HttpBackend;
 use hnc_tests::haproxy::{Haproxy, free_port, send};
+use hnc_tests::process::rss_mb;
 use nomad_sim::{PlaceAlloc, Sim, SimConfig, StopKind};
 use serde_json::json;
 use std::path::PathBuf;
@@ -146,22 +147,6 @@ impl Drop for Bench {
             let _ = child.wait();
         }
     }
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

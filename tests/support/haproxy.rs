@@ -216,30 +216,10 @@ impl Haproxy {
     /// frontend, so that only the domain maps can pick a backend; returns
     /// the status code (503 when no map entry matches).
     pub async fn get_host(&self, host: &str) -> Result<u16, String> {
-        let port = self.port;
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
-            let request = format!("GET / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
-            stream
-                .write_all(request.as_bytes())
-                .await
-                .map_err(|e| format!("write: {e}"))?;
-            let mut response = Vec::new();
-            stream
-                .read_to_end(&mut response)
-                .await
-                .map_err(|e| format!("read: {e}"))?;
-            let text = String::from_utf8_lossy(&response);
-            text.split(' ')
-                .nth(1)
-                .and_then(|code| code.parse().ok())
-                .ok_or_else(|| format!("no status line in {text:?}"))
-        };
-        tokio::time::timeout(Duration::from_secs(10), exchange)
+        let request = format!("GET / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+        crate::load::exchange(("127.0.0.1", self.port), &request)
             .await
-            .map_err(|_| "timed out".to_string())?
+            .map(|(code, _)| code)
     }
 
     /// `show stat` rows of servers (not FRONTEND/BACKEND lines).

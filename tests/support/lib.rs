@@ -12,6 +12,7 @@ pub mod hostile;
 pub mod load;
 pub mod mapping;
 pub mod nomad_checker;
+pub mod process;
 pub mod scripted;
 pub mod tls;
 pub mod world;

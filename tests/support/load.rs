@@ -15,13 +15,24 @@ use tokio::task::JoinHandle;
 /// Sends `GET /` for `backend` to the frontend on `port`; returns the status
 /// line's code, or a description of what went wrong.
 pub async fn get(port: u16, backend: &str) -> Result<u16, String> {
+    let request = format!(
+        "GET / HTTP/1.1\r\nhost: test\r\nx-backend: {backend}\r\nconnection: close\r\n\r\n"
+    );
+    exchange(("127.0.0.1", port), &request)
+        .await
+        .map(|(code, _)| code)
+}
+
+/// One HTTP/1.1 exchange on a new connection (the request says `connection:
+/// close`): the status code and the body, within 10 s.
+pub async fn exchange(
+    addr: impl tokio::net::ToSocketAddrs,
+    request: &str,
+) -> Result<(u16, String), String> {
     let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port))
+        let mut stream = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let request = format!(
-            "GET / HTTP/1.1\r\nhost: test\r\nx-backend: {backend}\r\nconnection: close\r\n\r\n"
-        );
         stream
             .write_all(request.as_bytes())
             .await
@@ -32,15 +43,18 @@ pub async fn get(port: u16, backend: &str) -> Result<u16, String> {
             .await
             .map_err(|e| format!("read: {e}"))?;
         let text = String::from_utf8_lossy(&response);
-        text.split(' ')
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split(' ')
             .nth(1)
-            .and_then(|code| code.parse().ok())
+            .and_then(|c| c.parse().ok())
             .ok_or_else(|| {
                 format!(
                     "no status line in {:?}",
                     text.chars().take(80).collect::<String>()
                 )
-            })
+            })?;
+        Ok((code, body.to_string()))
     };
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
@@ -179,30 +193,6 @@ impl SampledLoad {
 /// `GET path` on a plain HTTP listener (the connector's admin listener);
 /// returns the status code and the body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("no status line in {head:?}"))?;
-        Ok((code, body.to_string()))
-    };
-    tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .map_err(|_| "timed out".to_string())?
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    exchange(addr, &request).await
 }
