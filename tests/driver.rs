@@ -7,7 +7,9 @@
 
 use haproxy_nomad_connector::haproxy::check::{RenderContext, RenderedCheck, render};
 use haproxy_nomad_connector::haproxy::syntax::Token;
-use haproxy_nomad_connector::haproxy::{self, Driver, ReloadOutcome, RuntimeDriver, names};
+use haproxy_nomad_connector::haproxy::{
+    self, Driver, ReloadOutcome, RuntimeDriver, names, state_files,
+};
 use haproxy_nomad_connector::plan::{BackendSpec, Desired, DomainMatch, Refusal, ServerSpec, diff};
 use hnc_core::model::{BackendCheck, CheckPlan, HttpCheck, HttpExpect, HttpMatch, ServerCheck};
 use hnc_tests::backends::HttpBackend;
@@ -250,14 +252,10 @@ async fn check_change_burst_reloads_once_and_requests_see_no_errors() {
     let b = server("b", apps[1].port, &check);
     let web = desired(&[&dynamic("default_web", &check, &[&a, &b])]);
     let first = sync(&driver, &web).await;
-    let ReloadOutcome::Deferred(after) = first.reload else {
-        panic!("the first backend change opens the window: {first:?}");
-    };
-    tokio::time::sleep(after).await;
-    assert!(matches!(
-        sync(&driver, &web).await.reload,
-        ReloadOutcome::Done { .. }
-    ));
+    assert!(
+        matches!(first.reload, ReloadOutcome::Done { .. }),
+        "the first reload of the process does not wait: {first:?}"
+    );
     wait_status(&h, "default_web", &a.name, "UP").await;
     wait_status(&h, "default_web", &b.name, "UP").await;
     let (reloads, failed) = h.reloads().await;
@@ -409,6 +407,7 @@ async fn restart_from_config_restores_servers_and_states_and_resync_the_rest() {
     )
     .await;
     wait_status(&h, "default_web", &a.name, "UP").await;
+    wait_status(&h, "default_web", &b.name, "UP").await;
     wait_status(&h, "be_custom", &c.name, "UP").await;
     let want = desired(&[&dynamic("default_web", &check, &[&a]), &custom]);
     sync(&driver, &want).await;
@@ -428,7 +427,8 @@ async fn restart_from_config_restores_servers_and_states_and_resync_the_rest() {
         .server("default_web", &b.name)
         .await
         .expect("b from the managed file");
-    let states = std::fs::read_to_string(&h.state_file).unwrap_or_default();
+    let shard = state_files::path(&h.state_file, state_files::shard("default_web"));
+    let states = std::fs::read_to_string(shard).unwrap_or_default();
     assert_eq!(
         row["status"],
         "DRAIN",
@@ -907,8 +907,15 @@ async fn domain_of_a_new_backend_waits_for_the_reload_that_creates_it() {
     let (h, driver) = start("", |c| c.reload_delay_ms = 1_500).await;
     let check = http_check("/health", 200, None);
     let a = server("a", app.port, &check);
+    let web = dynamic("default_web", &check, &[&server("w", app.port, &check)]);
+    // The first reload of the process goes at once; the next one waits.
+    let first = sync(&driver, &desired(&[&web])).await;
+    assert!(
+        matches!(first.reload, ReloadOutcome::Done { .. }),
+        "{first:?}"
+    );
     let want = with_domains(
-        desired(&[&dynamic("default_api", &check, &[&a])]),
+        desired(&[&web, &dynamic("default_api", &check, &[&a])]),
         &[(DomainMatch::Exact, "api.example.com", "default_api")],
     );
     let report = sync(&driver, &want).await;
@@ -939,4 +946,74 @@ async fn driver_refuses_two_maps_at_one_path() {
         .await
         .expect_err("two maps at one path");
     assert!(matches!(err, haproxy::Error::MapPathShared { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_new_backend_brings_its_servers_down_until_their_first_passing_check() {
+    let good = HttpBackend::start().await;
+    let bad = HttpBackend::start().await;
+    bad.set_health_status(503);
+    let (h, driver) = start("", |_| {}).await;
+    let check = http_check("/health", 300, None);
+    let (a, b) = (
+        server("good", good.port, &check),
+        server("bad", bad.port, &check),
+    );
+    let web = dynamic("default_web", &check, &[&a, &b]);
+    // Requests run from before the backend exists: a server that came up
+    // before its first check would get some at once.
+    let load = LoadLoop::start(h.port, "default_web", 4, 1_000_000);
+    let report = sync(&driver, &desired(&[&web])).await;
+
+    assert!(
+        matches!(report.reload, ReloadOutcome::Done { .. }),
+        "{report:?}"
+    );
+    assert_eq!(report.waiting, 0, "no server waits for a second pass");
+    let added: Vec<(&str, &str)> = report
+        .applied
+        .iter()
+        .map(|c| (c.server.as_str(), c.action.verb()))
+        .collect();
+    assert_eq!(added, [(&*b.name, "add"), (&*a.name, "add")]);
+    for s in [&a, &b] {
+        let row = h
+            .server("default_web", &s.name)
+            .await
+            .expect("in the reload");
+        assert!(
+            row["status"].starts_with("DOWN") || row["check_status"] != "INI",
+            "UP before its first check: {row:?}"
+        );
+    }
+    wait_status(&h, "default_web", &a.name, "UP").await;
+    wait_until("traffic to flow", WAIT, || async {
+        (good.requests() > 50).then_some(())
+    })
+    .await;
+    load.stop().await;
+    assert_eq!(
+        bad.requests(),
+        0,
+        "a server that never passed a check got traffic"
+    );
+    assert!(h.server("default_web", &b.name).await.expect("bad")["status"].starts_with("DOWN"));
+
+    // A backend sorted before it shifts its ID: its states still come back,
+    // without HAProxy warning about the state file.
+    let app = HttpBackend::start().await;
+    let c = server("api", app.port, &check);
+    let want = desired(&[&web, &dynamic("default_api", &check, &[&c])]);
+    let report = sync(&driver, &want).await;
+    assert!(
+        matches!(report.reload, ReloadOutcome::Done { .. }),
+        "{report:?}"
+    );
+    let row = h.server("default_web", &a.name).await.expect("good");
+    assert_eq!(row["status"], "UP", "state lost across the reload: {row:?}");
+    wait_status(&h, "default_api", &c.name, "UP").await;
+    converged(&driver, &want).await;
+    let log = h.log();
+    assert!(!log.contains("ID mismatch"), "{log}");
+    assert!(log.contains("changed from server-state"), "{log}");
 }

@@ -12,7 +12,7 @@
 
 use hnc_tests::backends::HttpBackend;
 use hnc_tests::haproxy::{Haproxy, free_port, send};
-use hnc_tests::process::rss_mb;
+use hnc_tests::process::{rss_mb, status_mb};
 use nomad_sim::{PlaceAlloc, Sim, SimConfig, StopKind};
 use serde_json::json;
 use std::path::PathBuf;
@@ -285,9 +285,10 @@ async fn coldstart(services: usize, per_service: usize) {
     let reloads = b.haproxy.reloads().await.0 - reloads;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = rss_mb(pid);
+    let (anon, file) = (status_mb(pid, "RssAnon:"), status_mb(pid, "RssFile:"));
     match converged {
         Some(t) => println!(
-            "cold start, {services} services × {per_service} instances: converged in {:.2} s (from process start), {reloads} reload(s); daemon RSS at {} servers: {rss:.1} MB",
+            "cold start, {services} services × {per_service} instances: converged in {:.2} s (from process start), {reloads} reload(s); daemon RSS at {} servers: {rss:.1} MB (heap and stacks {anon:.1} MB, binary and files {file:.1} MB)",
             t.as_secs_f64(),
             services * per_service
         ),

@@ -299,9 +299,20 @@ impl Haproxy {
 
     /// The master's reload count and failed-reload count (`show proc`).
     pub async fn reloads(&self) -> (u32, u32) {
-        let text = send(&self.master_socket, "show proc")
-            .await
-            .unwrap_or_else(|e| panic!("show proc: {e}\n{}", self.log()));
+        // The master re-executes itself on a reload: its socket refuses
+        // connections for a moment after the new worker already runs.
+        let mut tries = 0;
+        let text = loop {
+            match send(&self.master_socket, "show proc").await {
+                Ok(text) => break text,
+                Err(e) if tries < 40 => {
+                    tries += 1;
+                    tracing::debug!("show proc: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("show proc: {e}\n{}", self.log()),
+            }
+        };
         let line = text
             .lines()
             .find(|l| l.contains(" master "))

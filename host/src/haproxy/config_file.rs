@@ -1,7 +1,8 @@
-//! The managed config file (render and read back), the state file, and atomic writes.
+//! The managed config file (render and read back), the map files, and atomic writes.
 
 use super::error::{Error, Result};
 use super::ledger::{OwnedBackend, OwnedServer};
+use super::state_files;
 use super::syntax::Token;
 use crate::plan::model::socket_text;
 use std::collections::BTreeMap;
@@ -14,18 +15,20 @@ const HEADER: &str = "\
 ";
 
 /// The fixed lines of every managed backend: its servers' states come back
-/// from the connector's state file after a reload or restart. `local` reads
-/// only this backend's lines and leaves any `server-state-file` the
-/// operator's `global` section sets alone.
+/// from the connector's state files after a reload or restart. `local`
+/// reads the file the backend names (its shard, see [`super::state_files`])
+/// and leaves any `server-state-file` of the operator's `global` alone.
 const LOAD_STATE: &str = "load-server-state-from-file local";
 const STATE_FILE_NAME: &str = "server-state-file-name";
 
-/// Renders the managed config file.
+/// Renders the managed config file; `state_file` is the validated base path
+/// of the state files.
 pub fn render(backends: &BTreeMap<String, OwnedBackend>, state_file: &Token) -> String {
     let mut text = String::from(HEADER);
     for (name, backend) in backends {
         text.push_str(&format!("\nbackend {name}\n    {LOAD_STATE}\n"));
-        text.push_str(&format!("    {STATE_FILE_NAME} {state_file}\n"));
+        let shard = state_files::shard(name);
+        text.push_str(&format!("    {STATE_FILE_NAME} {state_file}.{shard:02}\n"));
         for line in &backend.lines {
             text.push_str(&format!("    {line}\n"));
         }
@@ -111,56 +114,6 @@ fn parse_server(rest: &str) -> Option<(String, OwnedServer)> {
     Some((name, server))
 }
 
-/// The state file for the managed backends: the lines of `show servers
-/// state` that belong to them, with the format line and header.
-///
-/// Each server's `srv_iweight` is set to the weight the managed file gives
-/// it: HAProxy 2.6 restores a server's weight only when that column equals
-/// the configured weight, and drops a forced drain when it is 0 and the
-/// configured weight is not. A server added at runtime has the initial
-/// weight of its `add server` (0 in the safe sequence), so without this its
-/// drain and weight would be lost on the next reload or restart.
-pub fn state_file(dump: &str, backends: &BTreeMap<String, OwnedBackend>) -> String {
-    let mut text = String::new();
-    for line in dump.lines() {
-        if line.starts_with('#') || line.trim() == "1" {
-            text.push_str(line);
-            text.push('\n');
-            continue;
-        }
-        let mut fields: Vec<&str> = line.split(' ').collect();
-        let Some(backend) = fields.get(1).and_then(|b| backends.get(*b)) else {
-            continue;
-        };
-        let weight = fields
-            .get(3)
-            .and_then(|s| backend.servers.get(*s))
-            .map(|s| s.weight.to_string());
-        if let (Some(weight), Some(iweight)) = (&weight, fields.get_mut(8)) {
-            *iweight = weight;
-        }
-        text.push_str(&fields.join(" "));
-        text.push('\n');
-    }
-    text
-}
-
-/// A hash of a state file without its `srv_time_since_last_change` column
-/// (which moves every second): equal when HAProxy would restore the same
-/// states from it.
-pub fn state_signature(states: &str) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    for line in states.lines() {
-        for (i, field) in line.split(' ').enumerate() {
-            if i != 9 || line.starts_with('#') {
-                std::hash::Hash::hash(field, &mut hasher);
-            }
-        }
-        std::hash::Hash::hash(&'\n', &mut hasher);
-    }
-    std::hash::Hasher::finish(&hasher)
-}
-
 /// Reads a map file the driver wrote (`key value` per line) into `set`.
 pub fn parse_map(text: &str, mut set: impl FnMut(&str, &str)) {
     for line in text.lines() {
@@ -234,9 +187,10 @@ mod tests {
     fn render_reads_back_identically() {
         let state = Token::restricted("state", "/var/lib/h.state", "/._", 100).unwrap();
         let text = render(&owned(), &state);
-        assert!(text.contains(
-            "\nbackend default_web\n    load-server-state-from-file local\n    server-state-file-name /var/lib/h.state\n    mode http\n"
-        ));
+        let shard = state_files::shard("default_web");
+        assert!(text.contains(&format!(
+            "\nbackend default_web\n    load-server-state-from-file local\n    server-state-file-name /var/lib/h.state.{shard:02}\n    mode http\n"
+        )));
         assert!(text.contains("    server _nomad-a 10.0.0.1:8080 weight 10 check inter 500ms\n"));
         assert!(text.contains("    server _nomad-b [::1]:8080 weight 10\n"));
         assert_eq!(parse(&text, Path::new("m.cfg")).unwrap(), owned());
@@ -266,34 +220,5 @@ mod tests {
         );
         let err = parse("backend b\n    server x nowhere\n", Path::new("m.cfg")).unwrap_err();
         assert!(err.to_string().contains("m.cfg:2"), "{err}");
-    }
-
-    #[test]
-    fn state_file_keeps_only_managed_backends_with_their_configured_weight() {
-        let dump = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight\n\
-3 ops 1 s1 127.0.0.1 2 0 1 1\n\
-4 default_web 1 _nomad-a 10.0.0.1 2 8 10 0\n\
-4 default_web 2 _nomad-x 10.0.0.9 2 0 3 3\n";
-        let kept = state_file(dump, &owned());
-        assert_eq!(
-            kept,
-            "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight\n\
-4 default_web 1 _nomad-a 10.0.0.1 2 8 10 10\n\
-4 default_web 2 _nomad-x 10.0.0.9 2 0 3 3\n"
-        );
-        assert_eq!(
-            sibling(Path::new("/etc/h/m.cfg"), "candidate"),
-            PathBuf::from("/etc/h/.m.cfg.candidate")
-        );
-    }
-
-    #[test]
-    fn state_signature_ignores_only_the_time_since_the_last_change() {
-        let up =
-            "1\n4 default_web 1 _nomad-a 10.0.0.1 2 0 1 1 35 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0\n";
-        let later = up.replace(" 35 ", " 95 ");
-        let down = up.replace(" 2 0 1 1 35", " 0 0 1 1 35");
-        assert_eq!(state_signature(up), state_signature(&later));
-        assert_ne!(state_signature(up), state_signature(&down));
     }
 }

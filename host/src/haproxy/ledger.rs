@@ -160,7 +160,16 @@ impl Ledger {
     /// lines, and their servers their desired static arguments; addresses
     /// and weights stay as HAProxy runs them (the runtime phase changes
     /// those), so the state file dumped before the reload still matches.
-    pub fn for_reload(&self, desired: &Desired, changes: &[BackendChange]) -> Ledger {
+    ///
+    /// A created backend comes with the servers `adds` adds to it (and
+    /// their map entries): one reload instead of a runtime `add server` per
+    /// server afterwards. The state file starts the checked ones DOWN.
+    pub fn for_reload(
+        &self,
+        desired: &Desired,
+        changes: &[BackendChange],
+        adds: &[ServerChange],
+    ) -> Ledger {
         let mut next = self.clone();
         for change in changes {
             let name = change.backend();
@@ -171,6 +180,18 @@ impl Ledger {
             let Some(spec) = desired.backends.get(name) else {
                 continue;
             };
+            if let BackendChange::Create(_) = change {
+                for add in adds.iter().filter(|c| c.backend == *name) {
+                    if let ServerAction::Add(want) = &add.action {
+                        next.set_maps(&add.server, want.map_entries());
+                        next.dynamic
+                            .entry(name.to_string())
+                            .or_default()
+                            .servers
+                            .insert(add.server.clone(), OwnedServer::from_spec(want));
+                    }
+                }
+            }
             let owned = next.dynamic.entry(name.to_string()).or_default();
             owned.lines = spec.fingerprint();
             for (server, have) in &mut owned.servers {
@@ -273,7 +294,7 @@ mod tests {
             lines_changed: true,
             servers_changed: vec!["_nomad-a".into()],
         };
-        let next = ledger.for_reload(&desired, &[update]);
+        let next = ledger.for_reload(&desired, &[update], &[]);
         let owned = &next.dynamic["own"];
         assert_eq!(owned.lines, want.fingerprint());
         assert_eq!(owned.servers["_nomad-a"].args, "backup");
@@ -281,7 +302,7 @@ mod tests {
             owned.servers["_nomad-a"].weight, 1,
             "weight changes at runtime"
         );
-        let gone = next.for_reload(&desired, &[BackendChange::Delete("own".into())]);
+        let gone = next.for_reload(&desired, &[BackendChange::Delete("own".into())], &[]);
         assert!(gone.dynamic.is_empty());
     }
 }

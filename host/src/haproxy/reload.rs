@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 pub struct ReloadGate {
     delay: Duration,
     opened: Option<Instant>,
+    /// A reload has been let through: the first one of the process does
+    /// not wait (at start-up the whole world is planned at once, so there
+    /// is nothing to coalesce with).
+    used: bool,
 }
 
 /// What the gate says.
@@ -32,11 +36,15 @@ impl ReloadGate {
         ReloadGate {
             delay,
             opened: None,
+            used: false,
         }
     }
 
     /// A reload is wanted at `now`.
     pub fn poll(&mut self, now: Instant) -> Gate {
+        if !std::mem::replace(&mut self.used, true) {
+            return Gate::Now;
+        }
         let opened = *self.opened.get_or_insert(now);
         let due = opened + self.delay;
         if now >= due {
@@ -214,6 +222,8 @@ mod tests {
     fn gate_coalesces_a_burst_into_one_reload() {
         let t0 = Instant::now();
         let mut gate = ReloadGate::new(Duration::from_secs(2));
+        assert_eq!(gate.poll(t0), Gate::Now, "the first reload does not wait");
+        gate.close();
         assert_eq!(gate.poll(t0), Gate::Wait(Duration::from_secs(2)));
         let t1 = t0 + Duration::from_millis(1500);
         assert_eq!(gate.poll(t1), Gate::Wait(Duration::from_millis(500)));

@@ -18,12 +18,13 @@ use super::error::{Error, Result};
 use super::ledger::Ledger;
 use super::reload::{self, Gate, ReloadGate};
 use super::runtime::Socket;
+use super::state_files;
 use super::stats::{Snapshot, Stats};
 use super::syntax::Token;
 use super::validate::ConfigAlert;
 use super::version::Version;
 use crate::plan::model::DomainMap;
-use crate::plan::{Actual, BackendChange, ChangeSet, Desired, DomainMatch, diff};
+use crate::plan::{Actual, BackendChange, ChangeSet, Desired, DomainMatch, ServerAction, diff};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -87,8 +88,8 @@ struct State {
     dump: Option<String>,
     /// When the state file was last written or compared.
     state_checked: Instant,
-    /// [`config_file::state_signature`] of the state file written last.
-    state_signature: u64,
+    /// [`state_files::signature`] of each state-file shard written last.
+    state_signatures: Vec<u64>,
 }
 
 fn path_token(path: &Path) -> Result<Token> {
@@ -219,7 +220,7 @@ impl RuntimeDriver {
                 rejected: None,
                 dump: None,
                 state_checked: Instant::now(),
-                state_signature: 0,
+                state_signatures: vec![0; state_files::SHARDS],
             }),
             stats: Stats::default(),
             config,
@@ -277,6 +278,21 @@ impl RuntimeDriver {
     }
 }
 
+/// Up to ten names, then how many more: a log line stays readable when a
+/// start-up reload creates thousands of backends.
+fn named(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        text.push_str(&format!(" and {} more", names.len() - 10));
+    }
+    text
+}
+
 fn creates(changes: &ChangeSet) -> BTreeSet<String> {
     changes
         .backends
@@ -315,14 +331,27 @@ impl Driver for RuntimeDriver {
         } else {
             st.gate.close();
             match self
-                .reload_isolating(&mut st, desired, &changes.backends)
+                .reload_isolating(&mut st, desired, &changes.backends, &changes.servers)
                 .await
             {
                 Ok(done) => {
                     let backends = done.backends;
+                    // The servers of the backends it created came with it.
+                    report.applied.extend(
+                        changes
+                            .servers
+                            .iter()
+                            .filter(|c| {
+                                waiting.contains(&c.backend)
+                                    && backends.contains(&c.backend)
+                                    && matches!(c.action, ServerAction::Add(_))
+                            })
+                            .cloned(),
+                    );
                     tracing::info!(
                         worker = done.reloaded.worker_pid,
-                        ?backends,
+                        changed = backends.len(),
+                        backends = %named(&backends),
                         "haproxy reloaded"
                     );
                     report.reload = ReloadOutcome::Done {
@@ -370,15 +399,11 @@ impl Driver for RuntimeDriver {
             .await?;
         let changed = !report.applied.is_empty() || !report.applied_domains.is_empty();
         if changed || matches!(report.reload, ReloadOutcome::Done { .. }) {
-            st.state_signature = self.persist(&st).await?;
+            self.persist(&mut st).await?;
             st.state_checked = Instant::now();
         } else if let Some(dump) = st.dump.take() {
-            let states = config_file::state_file(&dump, &st.ledger.dynamic);
-            let signature = config_file::state_signature(&states);
-            if signature != st.state_signature {
-                write_atomic(&self.config.state_file, &states).await?;
-                st.state_signature = signature;
-            }
+            let shards = state_files::contents(&dump, &st.ledger.dynamic);
+            self.write_states(&mut st.state_signatures, shards).await?;
             st.state_checked = Instant::now();
         }
         st.dump = None;

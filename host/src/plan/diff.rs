@@ -106,9 +106,9 @@ fn dynamic_backend(
     out: &mut ChangeSet,
 ) {
     let Some(current) = current.filter(|b| b.running) else {
-        // Created by the next reload; its servers are added at runtime
-        // afterwards (the driver skips servers of a backend not running),
-        // so even they take no traffic before their first passing check.
+        // Created by the next reload, which brings its servers along
+        // (started DOWN until their first passing check); a driver that
+        // cannot do that adds them at runtime once the backend runs.
         out.backends.push(BackendChange::Create(spec.name.clone()));
         let empty = ActualBackend::default();
         servers(spec, &empty, grace, out);

@@ -7,6 +7,7 @@ use crate::haproxy::config_file::{self, write_atomic};
 use crate::haproxy::driver::{ApplyReport, ChangeFailure, DomainFailure};
 use crate::haproxy::error::{Error, Result};
 use crate::haproxy::ledger::Ledger;
+use crate::haproxy::state_files;
 use crate::plan::change::DomainChange;
 use crate::plan::{ServerAction, ServerChange};
 use std::collections::BTreeSet;
@@ -155,7 +156,7 @@ impl RuntimeDriver {
     /// states and the domain maps as HAProxy holds them (in its order, so
     /// that the precedence of regexes survives a reload or restart). A
     /// domain map HAProxy has not loaded keeps its file.
-    pub(super) async fn persist(&self, st: &State) -> Result<u64> {
+    pub(super) async fn persist(&self, st: &mut State) -> Result<()> {
         let managed = &self.config.managed_config;
         write_atomic(
             managed,
@@ -173,14 +174,41 @@ impl RuntimeDriver {
                 reply: String::new(),
             });
         };
-        let states = config_file::state_file(dump, &st.ledger.dynamic);
-        write_atomic(&self.config.state_file, &states).await?;
+        let shards = state_files::contents(dump, &st.ledger.dynamic);
+        self.write_states(&mut st.state_signatures, shards).await?;
         for (map, reply) in self.domain_maps.iter().zip(maps) {
             if let Some(entries) = parse_show_map(reply)? {
                 write_atomic(&map.path, &map_file(&entries)).await?;
             }
         }
-        Ok(config_file::state_signature(&states))
+        Ok(())
+    }
+
+    /// Writes the state-file shards whose states differ from what was
+    /// written last (`signatures`, [`state_files::signature`] per shard),
+    /// all at once.
+    pub(super) async fn write_states(
+        &self,
+        signatures: &mut [u64],
+        shards: Vec<String>,
+    ) -> Result<()> {
+        let mut writes = tokio::task::JoinSet::new();
+        for (n, text) in shards.into_iter().enumerate() {
+            let signature = state_files::signature(&text);
+            if signatures.get(n) == Some(&signature) {
+                continue;
+            }
+            let path = state_files::path(&self.config.state_file, n);
+            writes.spawn(async move { write_atomic(&path, &text).await.map(|()| (n, signature)) });
+        }
+        while let Some(written) = writes.join_next().await {
+            let (n, signature) = written.map_err(|e| Error::WriteFailed {
+                path: self.config.state_file.clone(),
+                source: std::io::Error::other(e),
+            })??;
+            signatures[n] = signature;
+        }
+        Ok(())
     }
 
     /// Rewrites the configured map files from `ledger`.

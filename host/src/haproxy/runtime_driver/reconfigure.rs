@@ -6,8 +6,8 @@ use crate::haproxy::config_file::{self, sibling, write_atomic};
 use crate::haproxy::driver::HeldBack;
 use crate::haproxy::error::{Error, Result};
 use crate::haproxy::reload::{self, Reloaded};
-use crate::haproxy::validate;
-use crate::plan::{BackendChange, Desired, OpState};
+use crate::haproxy::{proxy_ids, state_files, validate};
+use crate::plan::{BackendChange, Desired, OpState, ServerChange};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -32,9 +32,10 @@ impl RuntimeDriver {
         st: &mut State,
         desired: &Desired,
         changes: &[BackendChange],
+        adds: &[ServerChange],
     ) -> Result<Reconfigured> {
         let changed: BTreeSet<String> = changes.iter().map(|c| c.backend().to_string()).collect();
-        let (alerts, kept_at) = match self.reload(st, desired, changes).await {
+        let (alerts, kept_at) = match self.reload(st, desired, changes, adds).await {
             Ok((reloaded, restore_up)) => {
                 return Ok(Reconfigured {
                     reloaded,
@@ -60,7 +61,7 @@ impl RuntimeDriver {
             .filter(|c| !blamed.contains(c.backend()))
             .cloned()
             .collect();
-        let (reloaded, restore_up) = self.reload(st, desired, &rest).await?;
+        let (reloaded, restore_up) = self.reload(st, desired, &rest, adds).await?;
         Ok(Reconfigured {
             reloaded,
             restore_up,
@@ -80,8 +81,10 @@ impl RuntimeDriver {
         st: &mut State,
         desired: &Desired,
         changes: &[BackendChange],
+        adds: &[ServerChange],
     ) -> Result<(Reloaded, BTreeSet<(String, String)>)> {
-        let next = st.ledger.for_reload(desired, changes);
+        let started = std::time::Instant::now();
+        let next = st.ledger.for_reload(desired, changes, adds);
         let text = config_file::render(&next.dynamic, &self.state_file);
         if let Some((render, alerts, kept_at)) = &st.rejected
             && *render == text
@@ -105,8 +108,18 @@ impl RuntimeDriver {
             return Err(self.rejected(st, e, text, &candidate).await);
         }
         st.rejected = None;
-        let dump = self.stats_socket.send("show servers state").await?;
-        let restore_up = parse_servers_state(&dump)?
+        let validated = started.elapsed();
+        let replies = self
+            .stats_socket
+            .batch(&["show servers state", "show stat -1 3 -1"])
+            .await?;
+        let [dump, stat] = replies.as_slice() else {
+            return Err(Error::BadReply {
+                what: "show servers state; show stat",
+                reply: replies.concat().chars().take(200).collect(),
+            });
+        };
+        let restore_up = parse_servers_state(dump)?
             .into_iter()
             .filter(|r| r.op == OpState::Up)
             .filter(|r| {
@@ -117,8 +130,9 @@ impl RuntimeDriver {
             })
             .map(|r| (r.backend, r.server))
             .collect();
-        let states = config_file::state_file(&dump, &next.dynamic);
-        write_atomic(&self.config.state_file, &states).await?;
+        let ids = proxy_ids::predict(stat, &st.ledger.dynamic, &next.dynamic);
+        let shards = state_files::for_reload(dump, &next.dynamic, &ids);
+        self.write_states(&mut st.state_signatures, shards).await?;
         tokio::fs::rename(&candidate, managed)
             .await
             .map_err(|source| Error::WriteFailed {
@@ -126,6 +140,7 @@ impl RuntimeDriver {
                 source,
             })?;
         self.write_maps(&next).await?;
+        let prepared = started.elapsed();
         let reloaded = match reload::reload(
             &self.master,
             &self.stats_socket,
@@ -161,6 +176,13 @@ impl RuntimeDriver {
                 missing,
             });
         }
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        tracing::debug!(
+            validate_ms = ms(validated),
+            states_ms = ms(prepared - validated),
+            reload_ms = ms(started.elapsed() - prepared),
+            "haproxy reload timing"
+        );
         Ok((reloaded, restore_up))
     }
 
