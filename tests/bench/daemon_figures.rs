@@ -1,7 +1,7 @@
 //! Figures of the daemon, measured end to end: the real connector binary
 //! against the Nomad simulator and a real HAProxy.
 //!
-//! `cargo run --release -p hnc-tests --bin bench-daemon -- [all|latency|burst|coldstart]`
+//! `cargo run --release -p hnc-tests --bin bench-daemon -- [all|latency [N]|burst|coldstart [N]]`
 //!
 //! - latency: from placing an allocation (its events) to the server in
 //!   HAProxy (`show servers state`), p50/p99 over 1,000 samples;
@@ -96,7 +96,18 @@ level = "{log}"
             .parent()
             .expect("dir")
             .join("haproxy-nomad-connector");
-        let child = Command::new(binary)
+        // BENCH_WRAP runs the connector under a profiler, e.g.
+        // `BENCH_WRAP=heaptrack`; the figures then measure the profiler too.
+        let mut command = match std::env::var("BENCH_WRAP") {
+            Ok(wrap) if !wrap.trim().is_empty() => {
+                let mut words = wrap.split_whitespace();
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(binary);
+                c
+            }
+            _ => Command::new(binary),
+        };
+        let child = command
             .args(["run", "--config"])
             .arg(&path)
             .spawn()
@@ -318,6 +329,11 @@ async fn main() {
         burst(1000, 4 * 1000).await;
     }
     if matches!(what.as_str(), "all" | "coldstart") {
-        coldstart(2000, 5).await;
+        // `coldstart N` starts with N services instead (RSS at small scale).
+        let services = std::env::args()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2000);
+        coldstart(services, 5).await;
     }
 }

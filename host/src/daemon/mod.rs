@@ -11,6 +11,7 @@ pub mod admin;
 mod mapped_cache;
 pub mod reconcile;
 mod run;
+mod trim;
 
 pub use reconcile::{Outcome, Reconciler};
 pub use run::{Control, Error, run, snapshot};

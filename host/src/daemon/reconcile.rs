@@ -55,6 +55,9 @@ pub struct Reconciler<D: Driver, C: Api> {
     logged: HashSet<String>,
     assembled: Assembled,
     mapped: MappedCache,
+    /// Keep each instance's report in its plan (`explain`); the daemon
+    /// does not read them, and at 10,000 instances they hold ~10 MB.
+    reports: bool,
 }
 
 fn key(instance: &Instance) -> ServiceKey {
@@ -80,7 +83,13 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             logged: HashSet::new(),
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
+            reports: false,
         }
+    }
+
+    /// Keeps the per-instance reports in the plans, for `explain`.
+    pub fn keep_reports(&mut self) {
+        self.reports = true;
     }
 
     /// The driver.
@@ -95,7 +104,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             .all(|s| self.listed.contains(&s.to_string()))
     }
 
-    /// The current plans, by service (for `explain`).
+    /// The current plans, by service (for `explain`: their instance reports
+    /// only after [`Reconciler::keep_reports`]).
     pub fn plans(&self) -> &BTreeMap<ServiceKey, ServicePlan> {
         &self.plans
     }
@@ -207,6 +217,9 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
         outcome.reload_reasons = reload_reasons(&before, &self.assembled.desired, &report.reload);
         outcome.report = report;
+        if outcome.planned >= super::trim::LARGE_PASS {
+            super::trim::release_free_memory();
+        }
         Ok(outcome)
     }
 
@@ -239,7 +252,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                         .map_or(&CheckLookup::Disabled, |l| &l.lookup),
                 })
                 .collect();
-            let plan = plan_service(service.clone(), &inputs, &mapper);
+            let mut plan = plan_service(service.clone(), &inputs, &mapper);
+            if !self.reports {
+                plan.instances = Vec::new();
+            }
             if let Some(after) = plan.retry_after {
                 requeue(&mut retry, after);
             }

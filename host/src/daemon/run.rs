@@ -93,6 +93,7 @@ pub async fn snapshot(
         watcher,
         ..
     } = build(config).await?;
+    reconciler.keep_reports();
     let health = watcher.health();
     let (tx, mut changes) = mpsc::channel(4096);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
