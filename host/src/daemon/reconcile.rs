@@ -227,7 +227,9 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     /// touching HAProxy; returns the services planned and when to plan again.
     pub async fn plan(&mut self) -> (BTreeSet<ServiceKey>, Option<Duration>) {
         let dirty = std::mem::take(&mut self.dirty);
+        let started = std::time::Instant::now();
         self.resolve_checks(&dirty).await;
+        let resolved = started.elapsed();
         let mut groups: BTreeMap<ServiceKey, Vec<&Instance>> = BTreeMap::new();
         for instance in self.catalog.instances() {
             let k = key(instance);
@@ -261,8 +263,17 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             }
             self.plans.insert(service.clone(), plan);
         }
+        let mapped = started.elapsed();
         self.log_problems();
         self.assembled = assemble(self.plans.values());
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        tracing::debug!(
+            services = dirty.len(),
+            resolve_ms = ms(resolved),
+            map_ms = ms(mapped - resolved),
+            assemble_ms = ms(started.elapsed() - mapped),
+            "planned"
+        );
         for conflict in self.assembled.conflicts.clone() {
             self.log_once(&conflict, |c| tracing::warn!("{c}"));
         }

@@ -8,7 +8,7 @@
 use crate::plan::{
     BackendChange, ChangeSet, Desired, MapEntries, ServerAction, ServerChange, ServerSpec,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 /// What the driver has applied.
@@ -132,22 +132,25 @@ impl Ledger {
     /// connector's servers in operator backends that already run (after a
     /// connector restart), with the arguments they are wanted with.
     pub fn adopt(&mut self, desired: &Desired, changes: &ChangeSet) {
-        let pending = |backend: &str, server: &str| {
-            changes
-                .servers
-                .iter()
-                .any(|c| c.backend == backend && c.server == server)
-        };
+        // Sets, not scans: a cold start has 10,000 pending adds.
+        let pending: HashSet<(&str, &str)> = changes
+            .servers
+            .iter()
+            .map(|c| (c.backend.as_str(), c.server.as_str()))
+            .collect();
+        let refused: HashSet<&str> = changes
+            .refusals
+            .iter()
+            .filter(|r| !r.is_domain())
+            .map(|r| r.backend())
+            .collect();
         for spec in desired.backends.values() {
-            let refused = changes
-                .refusals
-                .iter()
-                .any(|r| !r.is_domain() && r.backend() == spec.name);
-            if refused || self.dynamic.contains_key(&spec.name) {
+            if refused.contains(spec.name.as_str()) || self.dynamic.contains_key(&spec.name) {
                 continue;
             }
             for want in spec.servers.values() {
-                if self.server(&spec.name, &want.name).is_none() && !pending(&spec.name, &want.name)
+                if self.server(&spec.name, &want.name).is_none()
+                    && !pending.contains(&(spec.name.as_str(), want.name.as_str()))
                 {
                     self.servers_mut(&spec.name)
                         .insert(want.name.clone(), OwnedServer::from_spec(want));
@@ -171,6 +174,10 @@ impl Ledger {
         adds: &[ServerChange],
     ) -> Ledger {
         let mut next = self.clone();
+        let mut adds_of: BTreeMap<&str, Vec<&ServerChange>> = BTreeMap::new();
+        for add in adds {
+            adds_of.entry(add.backend.as_str()).or_default().push(add);
+        }
         for change in changes {
             let name = change.backend();
             if let BackendChange::Delete(_) = change {
@@ -181,7 +188,7 @@ impl Ledger {
                 continue;
             };
             if let BackendChange::Create(_) = change {
-                for add in adds.iter().filter(|c| c.backend == *name) {
+                for add in adds_of.get(name).into_iter().flatten() {
                     if let ServerAction::Add(want) = &add.action {
                         next.set_maps(&add.server, want.map_entries());
                         next.dynamic

@@ -337,13 +337,14 @@ impl Driver for RuntimeDriver {
                 Ok(done) => {
                     let backends = done.backends;
                     // The servers of the backends it created came with it.
+                    let reloaded: BTreeSet<&String> = backends.iter().collect();
                     report.applied.extend(
                         changes
                             .servers
                             .iter()
                             .filter(|c| {
                                 waiting.contains(&c.backend)
-                                    && backends.contains(&c.backend)
+                                    && reloaded.contains(&c.backend)
                                     && matches!(c.action, ServerAction::Add(_))
                             })
                             .cloned(),

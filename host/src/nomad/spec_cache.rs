@@ -4,6 +4,7 @@
 use super::job::JobSpec;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -33,7 +34,12 @@ pub(crate) struct SpecCache {
     latest: Mutex<HashMap<(String, String), u64>>,
     ttl: Duration,
     negative_ttl: Duration,
+    /// Sweep expired slots once the map holds more than this.
+    sweep_at: AtomicUsize,
 }
+
+/// The smallest map that is swept.
+const MIN_SWEEP: usize = 256;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -46,6 +52,7 @@ impl SpecCache {
             latest: Mutex::new(HashMap::new()),
             ttl,
             negative_ttl,
+            sweep_at: AtomicUsize::new(MIN_SWEEP),
         }
     }
 
@@ -73,8 +80,14 @@ impl SpecCache {
             match slots.get(&key) {
                 Some(c) if c.get().is_none_or(|f| f.expires > now) => c.clone(),
                 _ => {
-                    if slots.len() > 256 {
+                    // Sweep expired slots when the map has doubled since the
+                    // last sweep: a sweep per miss made a cold start of
+                    // 2,000 jobs quadratic.
+                    let sweep_at = self.sweep_at.load(Ordering::Relaxed);
+                    if slots.len() > sweep_at {
                         slots.retain(|_, c| c.get().is_none_or(|f| f.expires > now));
+                        self.sweep_at
+                            .store((2 * slots.len()).max(MIN_SWEEP), Ordering::Relaxed);
                     }
                     let c = Arc::new(OnceCell::new());
                     slots.insert(key, c.clone());
