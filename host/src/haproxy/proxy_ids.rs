@@ -36,13 +36,13 @@ pub fn predict<T, U>(
         running
             .iter()
             .filter(|(name, _)| !current.contains_key(**name))
-            .map(|(_, id)| id + 1)
+            .map(|(_, id)| id.saturating_add(1))
             .max()
             .unwrap_or(1)
     });
     next.keys()
         .enumerate()
-        .map(|(i, name)| (name.clone(), base + i as u32))
+        .map(|(i, name)| (name.clone(), base.saturating_add(i as u32)))
         .collect()
 }
 
