@@ -472,7 +472,7 @@ async fn a_burst_of_1000_registrations_of_one_version_makes_exactly_one_job_fetc
     tokio::spawn(async move {
         let mut asked = BTreeSet::new();
         while let Some(change) = rx.recv().await {
-            let new: Vec<Instance> = match change {
+            let new: Vec<Arc<Instance>> = match change {
                 Change::Upserted(i) => vec![i],
                 Change::Relisted { instances, .. } => instances,
                 _ => Vec::new(),

@@ -159,7 +159,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                     }
                     self.dirty.insert(service.clone());
                 }
-                self.dirty.extend(instances.iter().map(key));
+                self.dirty.extend(instances.iter().map(|i| key(i)));
                 self.catalog.apply(change);
                 self.listed.insert(scope.to_string());
             }

@@ -2,6 +2,7 @@
 
 use super::wire::Registration;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One service instance: a Nomad native service registration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,9 +120,9 @@ impl std::fmt::Display for Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// An instance appeared or changed (tags, address, port).
-    Upserted(Instance),
+    Upserted(Arc<Instance>),
     /// An instance is gone; its last known state.
-    Removed(Instance),
+    Removed(Arc<Instance>),
     /// The complete truth for `scope` after a (re)list: replace every
     /// instance of that scope by these. Sent at start-up and after every
     /// reconnect, server restart or index reset.
@@ -129,7 +130,7 @@ pub enum Change {
         /// The namespaces this list covers.
         scope: Scope,
         /// Every instance in them.
-        instances: Vec<Instance>,
+        instances: Vec<Arc<Instance>>,
     },
     /// A job with instances changed (new version, in-place update, stop,
     /// purge): the checks of its instances may differ, ask

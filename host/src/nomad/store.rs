@@ -1,12 +1,16 @@
 //! `Catalog`: the service instances known so far, kept by applying [`Change`]s.
+//!
+//! Instances are shared (`Arc`) between the changes and every catalog that
+//! applied them: the watcher's view and the reconciler's hold one copy.
 
 use super::instance::{Change, Instance, Scope};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Every known instance by registration ID, with per-job and per-alloc counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
-    by_id: BTreeMap<String, Instance>,
+    by_id: BTreeMap<String, Arc<Instance>>,
     jobs: HashMap<(String, String), usize>,
     allocs: HashMap<String, usize>,
 }
@@ -24,7 +28,7 @@ impl Catalog {
     /// what is known, or a `Removed` of an unknown ID, changes nothing.
     pub fn apply(&mut self, change: &Change) -> bool {
         match change {
-            Change::Upserted(i) => self.upsert(i.clone()).is_some(),
+            Change::Upserted(i) => self.upsert_shared(i.clone()).is_some(),
             Change::Removed(i) => self.remove(&i.id).is_some(),
             Change::Relisted { scope, instances } => self.replace(scope, instances.clone()),
             Change::JobChanged { .. } => false,
@@ -33,6 +37,10 @@ impl Catalog {
 
     /// Inserts or updates; the `Upserted` change, or `None` if nothing changed.
     pub fn upsert(&mut self, inst: Instance) -> Option<Change> {
+        self.upsert_shared(Arc::new(inst))
+    }
+
+    fn upsert_shared(&mut self, inst: Arc<Instance>) -> Option<Change> {
         if let Some(old) = self.by_id.get(&inst.id) {
             if *old == inst || old.modify_index > inst.modify_index {
                 return None;
@@ -53,8 +61,8 @@ impl Catalog {
     }
 
     /// Replaces every instance of `scope` by `instances`; true if anything differed.
-    pub fn replace(&mut self, scope: &Scope, instances: Vec<Instance>) -> bool {
-        let mut next: BTreeMap<String, Instance> = self
+    pub fn replace(&mut self, scope: &Scope, instances: Vec<Arc<Instance>>) -> bool {
+        let mut next: BTreeMap<String, Arc<Instance>> = self
             .by_id
             .iter()
             .filter(|(_, i)| !scope.covers(&i.namespace))
@@ -69,7 +77,7 @@ impl Catalog {
         self.by_id = next;
         self.jobs.clear();
         self.allocs.clear();
-        let all: Vec<Instance> = self.by_id.values().cloned().collect();
+        let all: Vec<Arc<Instance>> = self.by_id.values().cloned().collect();
         for i in &all {
             self.index(i);
         }
@@ -78,12 +86,12 @@ impl Catalog {
 
     /// The instance with this registration ID.
     pub fn get(&self, id: &str) -> Option<&Instance> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(|i| &**i)
     }
 
     /// Every instance, ordered by ID.
     pub fn instances(&self) -> impl Iterator<Item = &Instance> {
-        self.by_id.values()
+        self.by_id.values().map(|i| &**i)
     }
 
     /// The instances of one service.
@@ -92,8 +100,7 @@ impl Catalog {
         namespace: &'a str,
         name: &'a str,
     ) -> impl Iterator<Item = &'a Instance> {
-        self.by_id
-            .values()
+        self.instances()
             .filter(move |i| i.namespace == namespace && i.service == name)
     }
 
@@ -162,10 +169,10 @@ mod tests {
             ..a1.clone()
         };
         let (c, applied) = feed(&[
-            Change::Upserted(a1.clone()),
-            Change::Upserted(a1.clone()),
-            Change::Upserted(a2.clone()),
-            Change::Upserted(a1.clone()),
+            Change::Upserted(Arc::new(a1.clone())),
+            Change::Upserted(Arc::new(a1.clone())),
+            Change::Upserted(Arc::new(a2.clone())),
+            Change::Upserted(Arc::new(a1.clone())),
         ]);
         assert_eq!(applied, [true, false, true, false]);
         assert_eq!(c.get("a"), Some(&a2));
@@ -176,9 +183,9 @@ mod tests {
     fn catalog_should_forget_indexes_of_removed_instances() {
         let a = Instance::test("a", "web", 1);
         let (c, applied) = feed(&[
-            Change::Upserted(a.clone()),
-            Change::Removed(a.clone()),
-            Change::Removed(a),
+            Change::Upserted(Arc::new(a.clone())),
+            Change::Removed(Arc::new(a.clone())),
+            Change::Removed(Arc::new(a)),
         ]);
         assert_eq!(applied, [true, true, false]);
         assert!(c.is_empty() && !c.has_job("default", "job") && !c.has_alloc("alloc"));
@@ -196,18 +203,18 @@ mod tests {
             ..Instance::test("b2", "api", 3)
         };
         let (c, applied) = feed(&[
-            Change::Upserted(a.clone()),
-            Change::Upserted(b),
+            Change::Upserted(Arc::new(a.clone())),
+            Change::Upserted(Arc::new(b)),
             Change::Relisted {
                 scope: Scope::Namespace("apps".into()),
-                instances: vec![b2.clone()],
+                instances: vec![Arc::new(b2.clone())],
             },
         ]);
         assert_eq!(applied, [true, true, true]);
         let ids: Vec<_> = c.instances().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["a", "b2"]);
-        let (mut c, _) = feed(&[Change::Upserted(a)]);
-        assert!(c.replace(&Scope::All, vec![b2]));
+        let (mut c, _) = feed(&[Change::Upserted(Arc::new(a))]);
+        assert!(c.replace(&Scope::All, vec![Arc::new(b2)]));
         assert_eq!(c.service("apps", "api").count(), 1);
         assert_eq!(c.len(), 1);
     }

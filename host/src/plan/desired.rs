@@ -13,6 +13,7 @@ use crate::mapping::{CheckOrigin, Engine, Fallback, Mapped};
 use crate::nomad::{CheckLookup, Instance};
 use hnc_core::model::{NomadCheck, ServiceContext};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Maps one instance's check; the engine in production, anything in tests.
@@ -92,7 +93,8 @@ pub struct ServicePlan {
     /// The service.
     pub key: ServiceKey,
     /// Its backend with its servers; `None` when no instance is enabled.
-    pub backend: Option<BackendSpec>,
+    /// Shared with the assembled [`Desired`] state.
+    pub backend: Option<Arc<BackendSpec>>,
     /// Its domain entries.
     pub domains: Vec<(DomainMatch, String)>,
     /// Every instance, enabled or not.
@@ -228,7 +230,7 @@ pub fn plan_service(
         report.notes.extend(mapped.notes);
         plan.instances.push(report);
     }
-    plan.backend = backend;
+    plan.backend = backend.map(Arc::new);
     plan
 }
 
@@ -304,6 +306,7 @@ pub fn assemble<'a>(plans: impl IntoIterator<Item = &'a ServicePlan>) -> Assembl
         match owners.get(&backend.name) {
             Some((BackendClass::Custom, _)) if backend.class == BackendClass::Custom => {
                 if let Some(shared) = out.desired.backends.get_mut(&backend.name) {
+                    let shared = Arc::make_mut(shared);
                     for server in backend.servers.values() {
                         shared.insert(server.clone());
                     }
@@ -318,7 +321,9 @@ pub fn assemble<'a>(plans: impl IntoIterator<Item = &'a ServicePlan>) -> Assembl
             }
             None => {
                 owners.insert(backend.name.clone(), (backend.class, plan.key.clone()));
-                out.desired.insert(backend.clone());
+                out.desired
+                    .backends
+                    .insert(backend.name.clone(), backend.clone());
             }
         }
         out.backends.insert(plan.key.clone(), backend.name.clone());

@@ -11,13 +11,14 @@ use crate::haproxy::names;
 use crate::haproxy::syntax::{Token, join};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The HAProxy state the connector wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
-    /// Backends by name.
-    pub backends: BTreeMap<String, BackendSpec>,
+    /// Backends by name, shared with the service plans they come from.
+    pub backends: BTreeMap<String, Arc<BackendSpec>>,
     /// Domain map entries (from `haproxy.domain*` tags) that the operator's
     /// frontend rules use to pick a backend.
     pub domains: Domains,
@@ -43,7 +44,8 @@ pub type Domains = BTreeMap<(DomainMatch, String), String>;
 impl Desired {
     /// Adds (or replaces) a backend, keyed by its name.
     pub fn insert(&mut self, backend: BackendSpec) {
-        self.backends.insert(backend.name.clone(), backend);
+        self.backends
+            .insert(backend.name.clone(), Arc::new(backend));
     }
 }
 

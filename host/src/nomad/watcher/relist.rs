@@ -7,6 +7,7 @@ use crate::nomad::error::Result;
 use crate::nomad::instance::{Change, Instance};
 use crate::nomad::wire::Registration;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 impl<C: Api> ScopeLoop<C> {
     /// Lists every instance of the scope; the `Relisted` change and the
@@ -74,6 +75,7 @@ impl<C: Api> ScopeLoop<C> {
         self.stale_all = l0;
         self.stale_names = names;
         instances.sort_by(|a, b| a.id.cmp(&b.id));
+        let instances: Vec<Arc<Instance>> = instances.into_iter().map(Arc::new).collect();
         self.view.replace(&self.scope, instances.clone());
         let last = self.last_index.unwrap_or(l0);
         self.board.update(self.key(), |h| h.last_index = last);
