@@ -152,8 +152,14 @@ level = "{log}"
 impl Drop for Bench {
     fn drop(&mut self) {
         if let Some(mut child) = self.connector.take() {
+            // BENCH_KILL: no graceful shutdown, so that a heap profiler
+            // reports what the daemon held at the end as leaked.
+            let signal = match std::env::var_os("BENCH_KILL") {
+                Some(_) => "-KILL",
+                None => "-TERM",
+            };
             let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
+                .args([signal, &child.id().to_string()])
                 .status();
             let _ = child.wait();
         }

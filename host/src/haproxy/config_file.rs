@@ -159,24 +159,15 @@ mod tests {
     use super::*;
 
     fn owned() -> BTreeMap<String, OwnedBackend> {
-        let server = |addr: &str, args: &str| OwnedServer {
-            addr: addr.parse().unwrap(),
-            port: 8080,
-            weight: 10,
-            args: args.into(),
-        };
-        let backend = OwnedBackend {
-            lines: vec![
-                "mode http".into(),
-                "balance roundrobin".into(),
-                "option httpchk".into(),
-                "http-check send meth GET uri /health ver HTTP/1.1 hdr Host 'a b'".into(),
+        let backend = OwnedBackend::test(
+            &[
+                "mode http",
+                "balance roundrobin",
+                "option httpchk",
+                "http-check send meth GET uri /health ver HTTP/1.1 hdr Host 'a b'",
             ],
-            servers: BTreeMap::from([
-                ("_nomad-a".into(), server("10.0.0.1", "check inter 500ms")),
-                ("_nomad-b".into(), server("::1", "")),
-            ]),
-        };
+            "",
+        );
         BTreeMap::from([
             ("default_web".into(), backend),
             ("default_empty".into(), OwnedBackend::default()),

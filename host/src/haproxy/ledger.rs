@@ -46,6 +46,28 @@ pub struct OwnedServer {
     pub args: String,
 }
 
+#[cfg(test)]
+impl OwnedBackend {
+    /// A `default_web`-like backend for tests: its section lines, and the
+    /// servers `_nomad-a` (10.0.0.1, checked every 500 ms) and `_nomad-b`
+    /// (::1, with `b_args`), both on port 8080 with weight 10.
+    pub(crate) fn test(lines: &[&str], b_args: &str) -> OwnedBackend {
+        let server = |addr: &str, args: &str| OwnedServer {
+            addr: addr.parse().expect("an IP address"),
+            port: 8080,
+            weight: 10,
+            args: args.into(),
+        };
+        OwnedBackend {
+            lines: lines.iter().map(|l| (*l).to_string()).collect(),
+            servers: BTreeMap::from([
+                ("_nomad-a".into(), server("10.0.0.1", "check inter 500ms")),
+                ("_nomad-b".into(), server("::1", b_args)),
+            ]),
+        }
+    }
+}
+
 impl OwnedServer {
     fn from_spec(spec: &ServerSpec) -> OwnedServer {
         OwnedServer {

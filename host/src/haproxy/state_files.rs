@@ -145,24 +145,11 @@ pub fn signature(states: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::haproxy::ledger::OwnedServer;
 
     const HEADER: &str = "1\n# be_id be_name srv_id srv_name\n";
 
     fn owned(check: &str) -> BTreeMap<String, OwnedBackend> {
-        let server = |addr: &str, args: &str| OwnedServer {
-            addr: addr.parse().unwrap(),
-            port: 8080,
-            weight: 10,
-            args: args.into(),
-        };
-        let backend = OwnedBackend {
-            lines: vec!["mode http".into()],
-            servers: BTreeMap::from([
-                ("_nomad-a".into(), server("10.0.0.1", "check inter 500ms")),
-                ("_nomad-b".into(), server("::1", check)),
-            ]),
-        };
+        let backend = OwnedBackend::test(&["mode http"], check);
         BTreeMap::from([("default_web".into(), backend)])
     }
 
