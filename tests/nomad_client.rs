@@ -187,7 +187,7 @@ impl Running {
 
 async fn found(checks: &Checks, i: &Instance) -> SpecCheck {
     match checks.check_for(i).await {
-        CheckLookup::Found(s) => *s,
+        CheckLookup::Found(s) => (*s).clone(),
         other => panic!("{}: expected a job-spec check, got {other:?}", i.id),
     }
 }

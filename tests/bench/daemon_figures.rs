@@ -314,6 +314,15 @@ async fn coldstart(services: usize, per_service: usize) {
             b.count(None).await
         ),
     }
+    // BENCH_HOLD=S keeps the world up S more seconds, to inspect the
+    // converged daemon (/proc/PID/smaps, gdb...).
+    if let Some(secs) = std::env::var("BENCH_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        eprintln!("(holding for {secs} s: the connector is pid {pid})");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
 }
 
 fn ms(d: Duration) -> f64 {

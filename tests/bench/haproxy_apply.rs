@@ -41,7 +41,7 @@ fn backend(name: &str, servers: usize, inter: &str) -> Result<BackendSpec, Error
             port,
         );
         s.weight = 10;
-        s.check_args = check_args(inter)?;
+        s.check_args = check_args(inter)?.into();
         b.insert(s);
     }
     Ok(b)

@@ -14,13 +14,20 @@ pub struct RunArgs {
     config: Option<PathBuf>,
 }
 
+/// Threads for blocking work (file writes, DNS look-ups).
+const BLOCKING_THREADS: usize = 4;
+
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = match super::load_config(args.config.as_ref()) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    // File writes (64 state shards at once) run on tokio's blocking pool;
+    // uncapped, it grew to ~60 threads, each with its own malloc arena
+    // holding freed memory. A few threads write as fast on one disk.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()?;
     runtime.block_on(async {
         let (tx, rx) = mpsc::channel(8);

@@ -8,6 +8,7 @@
 //! [`Control::Shutdown`] stops after the batch in flight.
 
 pub mod admin;
+mod interner;
 mod mapped_cache;
 pub mod reconcile;
 mod run;

@@ -6,14 +6,17 @@
 //! reconnect and the periodic resync, so a missed event, an HAProxy restart
 //! or a connector restart heals by itself.
 
+use super::interner::Interner;
 use super::mapped_cache::MappedCache;
 use crate::haproxy::{ApplyReport, Driver, ReloadOutcome};
 use crate::mapping::Engine;
 use crate::metrics::ReloadReason;
-use crate::nomad::{Api, Change, CheckLookup, Checks, Instance, Scope};
+use crate::nomad::{Api, Change, CheckLookup, Checks, Instance, Scope, SpecCheck};
 use crate::plan::Desired;
 use crate::plan::tags::ServiceTags;
-use crate::plan::{Assembled, InstanceInput, ServiceKey, ServicePlan, assemble, plan_service};
+use crate::plan::{
+    Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +53,8 @@ pub struct Reconciler<D: Driver, C: Api> {
     scopes: Vec<Scope>,
     listed: BTreeSet<String>,
     lookups: HashMap<String, Looked>,
+    /// One copy of each distinct job-spec check the lookups hold.
+    specs: Interner<SpecCheck>,
     plans: BTreeMap<ServiceKey, ServicePlan>,
     dirty: BTreeSet<ServiceKey>,
     logged: HashSet<String>,
@@ -78,6 +83,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             scopes,
             listed: BTreeSet::new(),
             lookups: HashMap::new(),
+            specs: Interner::default(),
             plans: BTreeMap::new(),
             dirty: BTreeSet::new(),
             logged: HashSet::new(),
@@ -254,10 +260,12 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                         .map_or(&CheckLookup::Disabled, |l| &l.lookup),
                 })
                 .collect();
-            let mut plan = plan_service(service.clone(), &inputs, &mapper);
-            if !self.reports {
-                plan.instances = Vec::new();
-            }
+            let reports = if self.reports {
+                Reports::Keep
+            } else {
+                Reports::Skip
+            };
+            let plan = plan_service(service.clone(), &inputs, &mapper, reports);
             if let Some(after) = plan.retry_after {
                 requeue(&mut retry, after);
             }
@@ -313,9 +321,12 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            let Ok((instance, lookup)) = joined else {
+            let Ok((instance, mut lookup)) = joined else {
                 continue;
             };
+            if let CheckLookup::Found(spec) = &mut lookup {
+                *spec = self.specs.intern(spec);
+            }
             let retry_at = match &lookup {
                 CheckLookup::Unavailable { retry_after, .. } => Some(Instant::now() + *retry_after),
                 _ => None,

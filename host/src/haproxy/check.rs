@@ -9,6 +9,7 @@ use hnc_core::model::{
     BackendCheck, CheckPlan, HttpCheck, HttpMatch, ServerCheck, TcpCheckRule, TcpMatch, TlsVerify,
 };
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Bounds on what a plan may hold.
 const MAX_HEADERS: usize = 32;
@@ -49,8 +50,9 @@ impl Default for RenderContext {
 pub struct RenderedCheck {
     /// Lines of the backend section (without indentation).
     pub backend: Vec<Vec<Token>>,
-    /// Arguments of the server line and of `add server`.
-    pub server: Vec<Token>,
+    /// Arguments of the server line and of `add server` (shared with every
+    /// server planned from this result).
+    pub server: Arc<[Token]>,
     /// The server needs its `address:port` entry in the host map.
     pub needs_host_entry: bool,
     /// The server's entry in the URI map: its own check URI.
@@ -97,7 +99,7 @@ pub fn render(plan: &CheckPlan, ctx: &RenderContext) -> Result<RenderedCheck, In
             positive_ms("timeout check", ms)?,
         ]);
     }
-    out.server = server_args(&plan.server, tls_rule, ctx)?;
+    out.server = server_args(&plan.server, tls_rule, ctx)?.into();
     Ok(out)
 }
 

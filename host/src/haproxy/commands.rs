@@ -368,7 +368,7 @@ mod tests {
         let mut s = ServerSpec::new("_nomad-a", "10.0.0.1".parse::<IpAddr>().unwrap(), 8080);
         s.weight = 10;
         if check {
-            s.check_args = vec![kw("check"), kw("inter"), Token::millis(500)];
+            s.check_args = [kw("check"), kw("inter"), Token::millis(500)].into();
         }
         s
     }

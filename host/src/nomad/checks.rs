@@ -27,8 +27,9 @@ use std::time::Duration;
 /// The answer for one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckLookup {
-    /// The service block was found in the job version the allocation runs.
-    Found(Box<SpecCheck>),
+    /// The service block was found in the job version the allocation runs
+    /// (shared: the instances of one service block usually have equal ones).
+    Found(Arc<SpecCheck>),
     /// Job-spec sync is off (`job_spec_checks = false`): tags and TCP only.
     Disabled,
     /// The spec could not be read or matched: fall back to a TCP check and
@@ -42,7 +43,7 @@ pub enum CheckLookup {
 }
 
 /// A service block's check, with where it came from (for `explain`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SpecCheck {
     /// The check HAProxy should run; `None` if the block declares none.
     /// `check_port` is set when its port label differs from the service's.
@@ -133,7 +134,7 @@ impl<C: Api> Checks<C> {
             return CheckLookup::Disabled;
         }
         match self.resolve(instance, of_job <= 1).await {
-            Ok(found) => CheckLookup::Found(Box::new(found)),
+            Ok(found) => CheckLookup::Found(Arc::new(found)),
             Err(reason) => {
                 i.unavailable.fetch_add(1, Ordering::Relaxed);
                 self.log_once(instance, &reason);

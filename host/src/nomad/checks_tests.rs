@@ -61,7 +61,7 @@ fn fake(versions: &[Value], allocs: Vec<AllocStub>) -> FakeApi {
 
 fn found(l: CheckLookup) -> SpecCheck {
     match l {
-        CheckLookup::Found(s) => *s,
+        CheckLookup::Found(s) => (*s).clone(),
         other => panic!("expected Found, got {other:?}"),
     }
 }

@@ -19,13 +19,23 @@ use std::time::Duration;
 /// Maps one instance's check; the engine in production, anything in tests.
 pub trait CheckMapper {
     /// Maps `check` (from the job spec, if any) for `service`.
-    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Mapped;
+    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped>;
 }
 
 impl CheckMapper for Engine {
-    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Mapped {
-        Engine::map(self, service, check)
+    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
+        Arc::new(Engine::map(self, service, check))
     }
+}
+
+/// Whether [`plan_service`] writes a report per instance (for `explain`;
+/// the daemon does not read them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reports {
+    /// Write them.
+    Keep,
+    /// Skip them.
+    Skip,
 }
 
 /// A service: its namespace and name.
@@ -128,6 +138,7 @@ pub fn plan_service(
     key: ServiceKey,
     inputs: &[InstanceInput],
     mapper: &impl CheckMapper,
+    reports: Reports,
 ) -> ServicePlan {
     let mut inputs = inputs.to_vec();
     inputs.sort_by(newest_first);
@@ -170,15 +181,16 @@ pub fn plan_service(
         };
         let instance = input.instance;
         let server = names::server_name(&instance.id);
+        let keep = reports == Reports::Keep;
         let mut report = InstanceReport {
             id: instance.id.clone(),
-            server: server.clone(),
+            server: if keep { server.clone() } else { String::new() },
             address: super::model::socket_text(instance.address, instance.port),
             enabled: tags.enabled,
             job_version: version,
             group: group.clone(),
             task: task.clone(),
-            check: spec_check.cloned(),
+            check: spec_check.filter(|_| keep).cloned(),
             origin: CheckOrigin::None,
             plugin: None,
             fallback: None,
@@ -188,7 +200,9 @@ pub fn plan_service(
             notes: Vec::new(),
         };
         if !tags.enabled {
-            plan.instances.push(report);
+            if keep {
+                plan.instances.push(report);
+            }
             continue;
         }
         let context = ServiceContext {
@@ -216,19 +230,21 @@ pub fn plan_service(
         spec.weight = tags.weight.unwrap_or(1);
         spec.maxconn = tags.maxconn;
         spec.backup = tags.backup;
-        spec.check_args.clone_from(&mapped.rendered.server);
+        spec.check_args = mapped.rendered.server.clone();
         spec.host_entry = mapped.rendered.needs_host_entry;
         spec.check_port = mapped.plan.server.port;
         spec.uri_entry.clone_from(&mapped.rendered.uri_entry);
         backend.insert(spec);
-        report.origin = mapped.origin;
-        report.plugin = mapped.plugin;
-        report.fallback = mapped.fallback;
-        report.check_tags = mapped.tags;
-        report.backend_lines = mapped.rendered.backend_lines();
-        report.server_args = mapped.rendered.server_args();
-        report.notes.extend(mapped.notes);
-        plan.instances.push(report);
+        if keep {
+            report.origin = mapped.origin;
+            report.plugin.clone_from(&mapped.plugin);
+            report.fallback.clone_from(&mapped.fallback);
+            report.check_tags.clone_from(&mapped.tags);
+            report.backend_lines = mapped.rendered.backend_lines();
+            report.server_args = mapped.rendered.server_args();
+            report.notes.extend(mapped.notes.iter().cloned());
+            plan.instances.push(report);
+        }
     }
     plan.backend = backend.map(Arc::new);
     plan

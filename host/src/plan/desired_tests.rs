@@ -28,7 +28,7 @@ fn instance(id: &str, service: &str, port: u16, tags: &[&str]) -> Instance {
 }
 
 fn found(version: u64, check: Option<NomadCheck>) -> CheckLookup {
-    CheckLookup::Found(Box::new(SpecCheck {
+    CheckLookup::Found(std::sync::Arc::new(SpecCheck {
         check,
         job_version: version,
         group: "web".into(),
@@ -54,7 +54,7 @@ fn plan(name: &str, inputs: &[(&Instance, &CheckLookup)]) -> ServicePlan {
         .iter()
         .map(|(instance, lookup)| InstanceInput { instance, lookup })
         .collect();
-    plan_service(key(name), &inputs, &*ENGINE)
+    plan_service(key(name), &inputs, &*ENGINE, Reports::Keep)
 }
 
 const ON: &str = "haproxy.enable=true";

@@ -254,7 +254,7 @@ mod tests {
 
     fn server(name: &str, last: u8) -> ServerSpec {
         let mut s = ServerSpec::new(names::server_name(name), ip(last), 8080);
-        s.check_args = vec![Token::keyword("check")];
+        s.check_args = [Token::keyword("check")].into();
         s
     }
 
@@ -490,8 +490,12 @@ mod tests {
         let b = backend("default_web", &[server("a", 1)]);
         let have = applied(&b);
         let mut a = server("a", 1);
-        a.check_args
-            .extend([Token::keyword("inter"), Token::millis(500)]);
+        a.check_args = [
+            &a.check_args[..],
+            &[Token::keyword("inter"), Token::millis(500)],
+        ]
+        .concat()
+        .into();
         let changes = diff(&desired(&[backend("default_web", &[a])]), &actual(&[have]));
         assert_eq!(
             changes.backends,

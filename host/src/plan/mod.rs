@@ -15,7 +15,7 @@ pub use change::{
     BackendChange, ChangeSet, DomainAction, DomainChange, Refusal, ServerAction, ServerChange,
 };
 pub use desired::{
-    Assembled, CheckMapper, InstanceInput, ServiceKey, ServicePlan, assemble, plan_service,
+    Assembled, CheckMapper, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
 };
 pub use diff::diff;
 pub use model::{

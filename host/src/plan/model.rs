@@ -149,7 +149,8 @@ pub struct ServerSpec {
     pub weight: u16,
     /// Check arguments of the server, i.e. `RenderedCheck::server` (empty:
     /// no health check, the server takes traffic as soon as it is added).
-    pub check_args: Vec<Token>,
+    /// Shared with the mapping result it comes from.
+    pub check_args: Arc<[Token]>,
     /// Put `name → addr:port` into the Host map (when
     /// `RenderedCheck::needs_host_entry`).
     pub host_entry: bool,
@@ -174,7 +175,7 @@ impl ServerSpec {
             addr,
             port,
             weight: 1,
-            check_args: Vec::new(),
+            check_args: Arc::default(),
             host_entry: false,
             check_port: None,
             uri_entry: None,
