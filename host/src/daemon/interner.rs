@@ -1,5 +1,6 @@
 //! One shared copy of equal values: the instances of a service usually
-//! carry equal job-spec checks, and 10,000 copies weighed ~4 MB.
+//! carry equal job-spec checks and map to equal server check arguments;
+//! 10,000 copies of either weighed megabytes.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -8,12 +9,12 @@ use std::sync::Arc;
 /// Equal values share one `Arc`; values nobody else holds are dropped once
 /// the set has doubled since the last sweep.
 #[derive(Debug)]
-pub(super) struct Interner<T> {
+pub(super) struct Interner<T: ?Sized> {
     values: HashSet<Arc<T>>,
     sweep_at: usize,
 }
 
-impl<T> Default for Interner<T> {
+impl<T: ?Sized> Default for Interner<T> {
     fn default() -> Self {
         Interner {
             values: HashSet::new(),
@@ -22,7 +23,7 @@ impl<T> Default for Interner<T> {
     }
 }
 
-impl<T: Eq + Hash> Interner<T> {
+impl<T: Eq + Hash + ?Sized> Interner<T> {
     /// The shared copy equal to `value` (`value` itself the first time).
     pub(super) fn intern(&mut self, value: &Arc<T>) -> Arc<T> {
         if let Some(shared) = self.values.get(value) {

@@ -9,6 +9,8 @@
 //! they weighed ~3 MB): Nomad's data cannot aim at a collision, and the
 //! chance of one among 10,000 entries is below 10^-30.
 
+use super::interner::Interner;
+use crate::haproxy::syntax::Token;
 use crate::mapping::{Engine, Mapped};
 use crate::plan::CheckMapper;
 use hnc_core::model::{NomadCheck, ServiceContext};
@@ -22,6 +24,9 @@ use std::sync::{Arc, Mutex};
 pub(super) struct MappedCache {
     entries: Mutex<HashMap<u128, Arc<Mapped>>>,
     keys: (RandomState, RandomState),
+    /// The instances of a service differ in address, not in check: their
+    /// servers share one copy of the check arguments.
+    server_args: Mutex<Interner<[Token]>>,
 }
 
 impl MappedCache {
@@ -67,7 +72,11 @@ impl CheckMapper for Cached<'_> {
         {
             return hit;
         }
-        let mapped = Arc::new(self.engine.map(service, check));
+        let mut mapped = self.engine.map(service, check);
+        if let Ok(mut args) = self.cache.server_args.lock() {
+            mapped.rendered.server = args.intern(&mapped.rendered.server);
+        }
+        let mapped = Arc::new(mapped);
         if reproducible(&mapped)
             && let Ok(mut entries) = self.cache.entries.lock()
         {

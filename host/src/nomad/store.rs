@@ -4,13 +4,38 @@
 //! applied them: the watcher's view and the reconciler's hold one copy.
 
 use super::instance::{Change, Instance, Scope};
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+
+/// An instance ordered and looked up by its registration ID (the ID is not
+/// stored a second time as a map key). Equality compares whole instances,
+/// so two catalogs are equal only if no instance differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ById(Arc<Instance>);
+
+impl Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
+}
+
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.id.cmp(&other.0.id)
+    }
+}
+
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Every known instance by registration ID, with per-job and per-alloc counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
-    by_id: BTreeMap<String, Arc<Instance>>,
+    by_id: BTreeSet<ById>,
     jobs: HashMap<(String, String), usize>,
     allocs: HashMap<String, usize>,
 }
@@ -41,7 +66,7 @@ impl Catalog {
     }
 
     fn upsert_shared(&mut self, inst: Arc<Instance>) -> Option<Change> {
-        if let Some(old) = self.by_id.get(&inst.id) {
+        if let Some(ById(old)) = self.by_id.get(inst.id.as_str()) {
             if *old == inst || old.modify_index > inst.modify_index {
                 return None;
             }
@@ -49,27 +74,27 @@ impl Catalog {
             self.unindex(&old);
         }
         self.index(&inst);
-        self.by_id.insert(inst.id.clone(), inst.clone());
+        self.by_id.replace(ById(inst.clone()));
         Some(Change::Upserted(inst))
     }
 
     /// Removes by ID; the `Removed` change, or `None` if unknown.
     pub fn remove(&mut self, id: &str) -> Option<Change> {
-        let old = self.by_id.remove(id)?;
+        let ById(old) = self.by_id.take(id)?;
         self.unindex(&old);
         Some(Change::Removed(old))
     }
 
     /// Replaces every instance of `scope` by `instances`; true if anything differed.
     pub fn replace(&mut self, scope: &Scope, instances: Vec<Arc<Instance>>) -> bool {
-        let mut next: BTreeMap<String, Arc<Instance>> = self
+        let mut next: BTreeSet<ById> = self
             .by_id
             .iter()
-            .filter(|(_, i)| !scope.covers(&i.namespace))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter(|i| !scope.covers(&i.0.namespace))
+            .cloned()
             .collect();
         for i in instances {
-            next.insert(i.id.clone(), i);
+            next.replace(ById(i));
         }
         if next == self.by_id {
             return false;
@@ -77,7 +102,7 @@ impl Catalog {
         self.by_id = next;
         self.jobs.clear();
         self.allocs.clear();
-        let all: Vec<Arc<Instance>> = self.by_id.values().cloned().collect();
+        let all: Vec<Arc<Instance>> = self.by_id.iter().map(|i| i.0.clone()).collect();
         for i in &all {
             self.index(i);
         }
@@ -86,12 +111,12 @@ impl Catalog {
 
     /// The instance with this registration ID.
     pub fn get(&self, id: &str) -> Option<&Instance> {
-        self.by_id.get(id).map(|i| &**i)
+        self.by_id.get(id).map(|i| &*i.0)
     }
 
     /// Every instance, ordered by ID.
     pub fn instances(&self) -> impl Iterator<Item = &Instance> {
-        self.by_id.values().map(|i| &**i)
+        self.by_id.iter().map(|i| &*i.0)
     }
 
     /// The instances of one service.
