@@ -223,9 +223,6 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
         outcome.reload_reasons = reload_reasons(&before, &self.assembled.desired, &report.reload);
         outcome.report = report;
-        if outcome.planned >= super::trim::LARGE_PASS {
-            super::trim::release_free_memory();
-        }
         Ok(outcome)
     }
 
