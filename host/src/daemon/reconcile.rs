@@ -79,7 +79,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             driver,
             engine,
             checks,
-            catalog: crate::nomad::Catalog::new(),
+            catalog: crate::nomad::Catalog::unindexed(),
             scopes,
             listed: BTreeSet::new(),
             lookups: HashMap::new(),

@@ -33,17 +33,40 @@ impl PartialOrd for ById {
 }
 
 /// Every known instance by registration ID, with per-job and per-alloc counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     by_id: BTreeSet<ById>,
+    /// Whether `jobs` and `allocs` are kept.
+    indexed: bool,
     jobs: HashMap<(String, String), usize>,
     allocs: HashMap<String, usize>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog {
+            by_id: BTreeSet::new(),
+            indexed: true,
+            jobs: HashMap::new(),
+            allocs: HashMap::new(),
+        }
+    }
 }
 
 impl Catalog {
     /// An empty catalog.
     pub fn new() -> Catalog {
         Catalog::default()
+    }
+
+    /// An empty catalog without the per-job and per-allocation counts, for
+    /// a reader that never asks [`Catalog::has_job`] or
+    /// [`Catalog::has_alloc`] (~100 bytes less per instance).
+    pub fn unindexed() -> Catalog {
+        Catalog {
+            indexed: false,
+            ..Catalog::default()
+        }
     }
 
     /// Applies a change; true when the catalog changed.
@@ -139,18 +162,23 @@ impl Catalog {
         self.by_id.is_empty()
     }
 
-    /// Whether a job has instances.
+    /// Whether a job has instances (always false when [`Catalog::unindexed`]).
     pub fn has_job(&self, namespace: &str, job: &str) -> bool {
+        debug_assert!(self.indexed, "has_job on an unindexed catalog");
         self.jobs
             .contains_key(&(namespace.to_string(), job.to_string()))
     }
 
-    /// Whether an allocation has instances.
+    /// Whether an allocation has instances (always false when [`Catalog::unindexed`]).
     pub fn has_alloc(&self, alloc: &str) -> bool {
+        debug_assert!(self.indexed, "has_alloc on an unindexed catalog");
         self.allocs.contains_key(alloc)
     }
 
     fn index(&mut self, i: &Instance) {
+        if !self.indexed {
+            return;
+        }
         *self
             .jobs
             .entry((i.namespace.clone(), i.job.clone()))
@@ -159,6 +187,9 @@ impl Catalog {
     }
 
     fn unindex(&mut self, i: &Instance) {
+        if !self.indexed {
+            return;
+        }
         let key = (i.namespace.clone(), i.job.clone());
         if let Some(n) = self.jobs.get_mut(&key) {
             *n -= 1;
@@ -214,6 +245,23 @@ mod tests {
         ]);
         assert_eq!(applied, [true, true, false]);
         assert!(c.is_empty() && !c.has_job("default", "job") && !c.has_alloc("alloc"));
+    }
+
+    #[test]
+    fn an_unindexed_catalog_holds_the_same_instances() {
+        let a = Arc::new(Instance::test("a", "web", 1));
+        let b = Arc::new(Instance::test("b", "web", 2));
+        let changes = [
+            Change::Upserted(a.clone()),
+            Change::Upserted(b.clone()),
+            Change::Removed(a),
+            Change::Upserted(b),
+        ];
+        let mut unindexed = Catalog::unindexed();
+        let applied: Vec<bool> = changes.iter().map(|c| unindexed.apply(c)).collect();
+        let (indexed, want) = feed(&changes);
+        assert_eq!(applied, want);
+        assert!(indexed.instances().eq(unindexed.instances()));
     }
 
     #[test]
