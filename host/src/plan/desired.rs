@@ -107,7 +107,7 @@ pub struct ServicePlan {
     pub backend: Option<Arc<BackendSpec>>,
     /// Its domain entries.
     pub domains: Vec<(DomainMatch, String)>,
-    /// Every instance, enabled or not.
+    /// Every instance, enabled or not (only with [`Reports::Keep`]).
     pub instances: Vec<InstanceReport>,
     /// Refused tags and other problems, each naming the cause.
     pub problems: Vec<String>,
@@ -181,16 +181,15 @@ pub fn plan_service(
         };
         let instance = input.instance;
         let server = names::server_name(&instance.id);
-        let keep = reports == Reports::Keep;
-        let mut report = InstanceReport {
+        let mut report = (reports == Reports::Keep).then(|| InstanceReport {
             id: instance.id.clone(),
-            server: if keep { server.clone() } else { String::new() },
+            server: server.clone(),
             address: super::model::socket_text(instance.address, instance.port),
             enabled: tags.enabled,
             job_version: version,
             group: group.clone(),
             task: task.clone(),
-            check: spec_check.filter(|_| keep).cloned(),
+            check: spec_check.cloned(),
             origin: CheckOrigin::None,
             plugin: None,
             fallback: None,
@@ -198,11 +197,9 @@ pub fn plan_service(
             backend_lines: Vec::new(),
             server_args: String::new(),
             notes: Vec::new(),
-        };
+        });
         if !tags.enabled {
-            if keep {
-                plan.instances.push(report);
-            }
+            plan.instances.extend(report);
             continue;
         }
         let context = ServiceContext {
@@ -221,7 +218,10 @@ pub fn plan_service(
             plan.domains.clone_from(&tags.domains);
             new_backend(&plan.key, &tags, &mapped, &mut plan.problems)
         });
-        if backend.class == BackendClass::Dynamic && mapped.rendered.backend != backend.check {
+        if let Some(report) = report.as_mut()
+            && backend.class == BackendClass::Dynamic
+            && mapped.rendered.backend != backend.check
+        {
             report.notes.push(
                 "its check needs other backend lines than the newest instance's; HAProxy keeps one check per backend, so it is checked with the newest".into(),
             );
@@ -235,7 +235,7 @@ pub fn plan_service(
         spec.check_port = mapped.plan.server.port;
         spec.uri_entry.clone_from(&mapped.rendered.uri_entry);
         backend.insert(spec);
-        if keep {
+        if let Some(mut report) = report {
             report.origin = mapped.origin;
             report.plugin.clone_from(&mapped.plugin);
             report.fallback.clone_from(&mapped.fallback);
