@@ -62,7 +62,7 @@ pub struct Reconciler<D: Driver, C: Api> {
     mapped: MappedCache,
     /// Keep each instance's report in its plan (`explain`); the daemon
     /// does not read them, and at 10,000 instances they hold ~10 MB.
-    reports: bool,
+    reports: Reports,
 }
 
 fn key(instance: &Instance) -> ServiceKey {
@@ -89,13 +89,13 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             logged: HashSet::new(),
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
-            reports: false,
+            reports: Reports::Skip,
         }
     }
 
     /// Keeps the per-instance reports in the plans, for `explain`.
     pub fn keep_reports(&mut self) {
-        self.reports = true;
+        self.reports = Reports::Keep;
     }
 
     /// The driver.
@@ -257,12 +257,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                         .map_or(&CheckLookup::Disabled, |l| &l.lookup),
                 })
                 .collect();
-            let reports = if self.reports {
-                Reports::Keep
-            } else {
-                Reports::Skip
-            };
-            let plan = plan_service(service.clone(), &inputs, &mapper, reports);
+            let plan = plan_service(service.clone(), &inputs, &mapper, self.reports);
             if let Some(after) = plan.retry_after {
                 requeue(&mut retry, after);
             }

@@ -36,19 +36,48 @@ impl PartialOrd for ById {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
     by_id: BTreeSet<ById>,
-    /// Whether `jobs` and `allocs` are kept.
-    indexed: bool,
+    /// `None` for a catalog made [`Catalog::unindexed`].
+    counts: Option<Counts>,
+}
+
+/// Instances per job and per allocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Counts {
     jobs: HashMap<(String, String), usize>,
     allocs: HashMap<String, usize>,
+}
+
+impl Counts {
+    fn add(&mut self, i: &Instance) {
+        *self
+            .jobs
+            .entry((i.namespace.clone(), i.job.clone()))
+            .or_default() += 1;
+        *self.allocs.entry(i.alloc.clone()).or_default() += 1;
+    }
+
+    fn sub(&mut self, i: &Instance) {
+        let key = (i.namespace.clone(), i.job.clone());
+        if let Some(n) = self.jobs.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.jobs.remove(&key);
+            }
+        }
+        if let Some(n) = self.allocs.get_mut(&i.alloc) {
+            *n -= 1;
+            if *n == 0 {
+                self.allocs.remove(&i.alloc);
+            }
+        }
+    }
 }
 
 impl Default for Catalog {
     fn default() -> Self {
         Catalog {
             by_id: BTreeSet::new(),
-            indexed: true,
-            jobs: HashMap::new(),
-            allocs: HashMap::new(),
+            counts: Some(Counts::default()),
         }
     }
 }
@@ -64,8 +93,8 @@ impl Catalog {
     /// [`Catalog::has_alloc`] (~100 bytes less per instance).
     pub fn unindexed() -> Catalog {
         Catalog {
-            indexed: false,
-            ..Catalog::default()
+            by_id: BTreeSet::new(),
+            counts: None,
         }
     }
 
@@ -123,11 +152,11 @@ impl Catalog {
             return false;
         }
         self.by_id = next;
-        self.jobs.clear();
-        self.allocs.clear();
-        let all: Vec<Arc<Instance>> = self.by_id.iter().map(|i| i.0.clone()).collect();
-        for i in &all {
-            self.index(i);
+        if let Some(counts) = &mut self.counts {
+            *counts = Counts::default();
+            for i in &self.by_id {
+                counts.add(&i.0);
+            }
         }
         true
     }
@@ -164,44 +193,30 @@ impl Catalog {
 
     /// Whether a job has instances (always false when [`Catalog::unindexed`]).
     pub fn has_job(&self, namespace: &str, job: &str) -> bool {
-        debug_assert!(self.indexed, "has_job on an unindexed catalog");
-        self.jobs
-            .contains_key(&(namespace.to_string(), job.to_string()))
+        debug_assert!(self.counts.is_some(), "has_job on an unindexed catalog");
+        self.counts.as_ref().is_some_and(|c| {
+            c.jobs
+                .contains_key(&(namespace.to_string(), job.to_string()))
+        })
     }
 
     /// Whether an allocation has instances (always false when [`Catalog::unindexed`]).
     pub fn has_alloc(&self, alloc: &str) -> bool {
-        debug_assert!(self.indexed, "has_alloc on an unindexed catalog");
-        self.allocs.contains_key(alloc)
+        debug_assert!(self.counts.is_some(), "has_alloc on an unindexed catalog");
+        self.counts
+            .as_ref()
+            .is_some_and(|c| c.allocs.contains_key(alloc))
     }
 
     fn index(&mut self, i: &Instance) {
-        if !self.indexed {
-            return;
+        if let Some(counts) = &mut self.counts {
+            counts.add(i);
         }
-        *self
-            .jobs
-            .entry((i.namespace.clone(), i.job.clone()))
-            .or_default() += 1;
-        *self.allocs.entry(i.alloc.clone()).or_default() += 1;
     }
 
     fn unindex(&mut self, i: &Instance) {
-        if !self.indexed {
-            return;
-        }
-        let key = (i.namespace.clone(), i.job.clone());
-        if let Some(n) = self.jobs.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.jobs.remove(&key);
-            }
-        }
-        if let Some(n) = self.allocs.get_mut(&i.alloc) {
-            *n -= 1;
-            if *n == 0 {
-                self.allocs.remove(&i.alloc);
-            }
+        if let Some(counts) = &mut self.counts {
+            counts.sub(i);
         }
     }
 }
