@@ -14,11 +14,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Fetches of one job's list start at least [`GAP_PER_FETCH_TIME`] times the
-/// last fetch's duration apart: during a burst of placements the misses that
-/// arrive while a fetch runs or waits share the next one, and a large list
-/// (slow to serve) keeps Nomad busy a fifth of the time at most. There is no
-/// fixed floor: a lone new allocation is looked up at once, which is what
-/// keeps a new instance's way into HAProxy within milliseconds.
+/// last fetch's share of Nomad's time apart: during a burst of placements
+/// the misses that arrive while a fetch runs or waits share the next one,
+/// and a large list (slow to serve) keeps Nomad busy a fifth of the time at
+/// most. The share is the fetch's duration divided by the number of list
+/// fetches (of any job) that ran with it: ten jobs listed at once each take
+/// up to ten times longer, but Nomad is not ten times busier with each.
+/// There is no fixed floor: a lone new allocation is looked up at once,
+/// which is what keeps a new instance's way into HAProxy within
+/// milliseconds.
 const GAP_PER_FETCH_TIME: u32 = 4;
 
 #[derive(Debug, Default)]
@@ -73,6 +77,53 @@ impl Drop for Waiting<'_> {
 pub(crate) struct AllocCache {
     jobs: Mutex<HashMap<(String, String), Arc<JobAllocs>>>,
     ttl: Duration,
+    /// List fetches running now, of all jobs.
+    listing: Mutex<Listing>,
+}
+
+/// The list fetches running, each with the most that ran at once during it.
+#[derive(Debug, Default)]
+struct Listing {
+    next: u64,
+    running: HashMap<u64, usize>,
+}
+
+/// One list fetch counted in [`Listing`]; uncounted when dropped (also when
+/// the look-up is cancelled).
+struct Running<'a> {
+    listing: &'a Mutex<Listing>,
+    id: u64,
+}
+
+impl<'a> Running<'a> {
+    fn begin(listing: &'a Mutex<Listing>) -> Running<'a> {
+        let mut l = lock(listing);
+        let id = l.next;
+        l.next += 1;
+        l.running.insert(id, 0);
+        let now = l.running.len();
+        for most in l.running.values_mut() {
+            *most = (*most).max(now);
+        }
+        Running { listing, id }
+    }
+
+    /// How many fetches ran at once, at most, while this one ran.
+    fn end(self) -> usize {
+        lock(self.listing).running.remove(&self.id).unwrap_or(1)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        lock(self.listing).running.remove(&self.id);
+    }
+}
+
+/// A fetch's share of Nomad's time: its duration split evenly among the
+/// fetches that ran with it (`alongside`, itself included, at most at once).
+fn share(took: Duration, alongside: usize) -> Duration {
+    took / u32::try_from(alongside.max(1)).unwrap_or(u32::MAX)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,6 +135,7 @@ impl AllocCache {
         AllocCache {
             jobs: Mutex::new(HashMap::new()),
             ttl,
+            listing: Mutex::new(Listing::default()),
         }
     }
 
@@ -162,11 +214,13 @@ impl AllocCache {
             d.started
         };
         let began = Instant::now();
+        let running = Running::begin(&self.listing);
         let result = fetch().await;
+        let alongside = running.end();
         let mut d = lock(&entry.data);
         d.completed = mine;
         d.fetched_at = Some(began);
-        d.gap = began.elapsed().saturating_mul(GAP_PER_FETCH_TIME);
+        d.gap = share(began.elapsed(), alongside).saturating_mul(GAP_PER_FETCH_TIME);
         match result {
             Ok(stubs) => {
                 d.failed = None;
@@ -313,5 +367,32 @@ mod tests {
         cache.forget_alloc("default", "web", "a");
         assert!(cache.get("default", "web", "a", none, fetch).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lists_of_several_jobs_at_once_share_the_gap() {
+        let cache = AllocCache::new(Duration::from_secs(60));
+        let started = Mutex::new(Vec::new());
+        let fetch = |job: &'static str| {
+            let started = &started;
+            move || async move {
+                lock(started).push((job, Instant::now()));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Ok(vec![stub(&format!("{job}-old"))])
+            }
+        };
+        let t0 = Instant::now();
+        // Two jobs listed at the same time: 10 ms each, run together.
+        let (a, b) = tokio::join!(
+            cache.get("default", "a", "a-old", none, fetch("a")),
+            cache.get("default", "b", "b-old", none, fetch("b")),
+        );
+        assert!(a.is_ok() && b.is_ok());
+        // A new miss of job a waits 4 × (10 ms / 2), not 4 × 10 ms.
+        let _ = cache.get("default", "a", "a-new", none, fetch("a")).await;
+        let starts = lock(&started).clone();
+        let (_, last) = starts.last().copied().expect("fetches");
+        assert_eq!(starts.len(), 3, "{starts:?}");
+        assert_eq!(last - t0, Duration::from_millis(20), "{starts:?}");
     }
 }
