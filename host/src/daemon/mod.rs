@@ -10,6 +10,7 @@
 pub mod admin;
 mod interner;
 mod mapped_cache;
+mod prefetch;
 pub mod reconcile;
 mod run;
 mod trim;

@@ -169,11 +169,13 @@ pub async fn run(
         });
     }
 
-    let (tx, mut changes) = mpsc::channel(4096);
+    let (tx, watched) = mpsc::channel(4096);
     let (stop_watcher, watcher_stopped) = tokio::sync::oneshot::channel::<()>();
     let watcher_task = tokio::spawn(watcher.run(tx, async {
         let _ = watcher_stopped.await;
     }));
+    let (forwarded, mut changes) = mpsc::channel(4096);
+    tokio::spawn(super::prefetch::forward(watched, forwarded, checks.clone()));
     let mut resync = tokio::time::interval(config.daemon.resync_interval());
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut requeue: Option<Instant> = None;

@@ -146,6 +146,15 @@ impl<C: Api> Checks<C> {
         }
     }
 
+    /// Reads what [`Checks::check_for`] will need for `instance` (its
+    /// allocation, its job version's spec) into the caches ahead of the
+    /// look-up; counts no look-up and logs nothing, the look-up will.
+    pub async fn prefetch(&self, instance: &Instance) {
+        if self.inner.enabled {
+            let _ = self.resolve(instance, true).await;
+        }
+    }
+
     /// The resolver's counters.
     pub fn stats(&self) -> ChecksStats {
         let i = &self.inner;

@@ -112,6 +112,20 @@ async fn a_burst_of_lookups_of_one_version_makes_one_spec_fetch() {
 }
 
 #[tokio::test]
+async fn a_prefetch_leaves_the_lookup_nothing_to_read() {
+    let api = fake(&[job(0, "/h")], vec![stub("a0", 0)]);
+    let checks = Checks::new(api.clone(), &settings());
+    let instance = inst("a0", "group-g", "web", "http");
+    checks.prefetch(&instance).await;
+    let read = api.state().calls.len();
+    assert!(read >= 2, "the allocation and the spec were read");
+    assert_eq!(checks.stats().lookups, 0, "a prefetch is not a look-up");
+    let spec = found(checks.check_for(&instance).await);
+    assert_eq!(spec.check.map(|c| c.path), Some("/h".to_string()));
+    assert_eq!(api.state().calls.len(), read, "no second read");
+}
+
+#[tokio::test]
 async fn a_check_on_another_port_label_gets_that_port_from_the_allocation() {
     let api = fake(&[job(0, "/h")], vec![stub("a0", 0)]);
     api.state().full_allocs.insert(

@@ -31,7 +31,7 @@ mod config;
 mod error;
 mod events;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod frames;
 mod health;
 mod http;
