@@ -254,7 +254,12 @@ async fn burst(new_instances: usize, buffer: usize) {
         .wait_count(
             None,
             want,
-            Duration::from_millis(2),
+            Duration::from_millis(
+                std::env::var("BENCH_POLL_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2),
+            ),
             Duration::from_secs(60),
         )
         .await
