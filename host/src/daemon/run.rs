@@ -249,6 +249,9 @@ pub async fn run(
             }
         }
     }
+    if let Err(e) = driver.flush().await {
+        tracing::error!("could not write the last changes to the managed files: {e}");
+    }
     tracing::info!("shutting down: the last batch is applied");
     let _ = stop_watcher.send(());
     let _ = stop_admin.send(());

@@ -44,6 +44,12 @@ const RETRY_RELOAD: Duration = Duration::from_secs(5);
 /// check yet, so a crash long after would otherwise restart HAProxy with
 /// healthy servers DOWN until their next check.
 const STATE_REFRESH: Duration = Duration::from_secs(1);
+/// How often, at most, runtime changes are written to the managed file,
+/// the maps and the state file: the passes of a burst share one write
+/// instead of each taking 10-30 ms for it, and the pass requeued after
+/// this long writes what they left. A reload writes at once, and so does
+/// [`RuntimeDriver::flush`] (at shutdown).
+const PERSIST_EVERY: Duration = Duration::from_millis(500);
 
 /// The default driver: runtime API first, validated reloads for the rest.
 #[derive(Debug)]
@@ -90,6 +96,10 @@ struct State {
     state_checked: Instant,
     /// [`state_files::signature`] of each state-file shard written last.
     state_signatures: Vec<u64>,
+    /// When the runtime changes were last written to the files.
+    persisted: Option<Instant>,
+    /// Runtime changes applied since then.
+    unpersisted: bool,
 }
 
 fn path_token(path: &Path) -> Result<Token> {
@@ -221,6 +231,8 @@ impl RuntimeDriver {
                 dump: None,
                 state_checked: Instant::now(),
                 state_signatures: vec![0; state_files::SHARDS],
+                persisted: None,
+                unpersisted: false,
             }),
             stats: Stats::default(),
             config,
@@ -235,6 +247,28 @@ impl RuntimeDriver {
     /// The driver's counters.
     pub fn stats(&self) -> Snapshot {
         self.stats.snapshot()
+    }
+
+    /// Writes the runtime changes not yet in the managed file, the maps and
+    /// the state file (they are written at most every 500 ms otherwise).
+    ///
+    /// # Errors
+    /// HAProxy cannot be reached, or a file cannot be written.
+    pub async fn flush(&self) -> Result<()> {
+        let mut st = self.inner.lock().await;
+        if st.unpersisted {
+            self.persist_now(&mut st).await?;
+        }
+        Ok(())
+    }
+
+    async fn persist_now(&self, st: &mut State) -> Result<()> {
+        self.persist(st).await?;
+        let now = Instant::now();
+        st.persisted = Some(now);
+        st.unpersisted = false;
+        st.state_checked = now;
+        Ok(())
     }
 
     async fn read_actual(&self, st: &mut State) -> Result<Actual> {
@@ -399,9 +433,17 @@ impl Driver for RuntimeDriver {
         self.run(&mut st, &todo, &domains, &restore_up, &mut report)
             .await?;
         let changed = !report.applied.is_empty() || !report.applied_domains.is_empty();
-        if changed || matches!(report.reload, ReloadOutcome::Done { .. }) {
-            self.persist(&mut st).await?;
-            st.state_checked = Instant::now();
+        let reloaded = matches!(report.reload, ReloadOutcome::Done { .. });
+        if changed || reloaded || st.unpersisted {
+            let wait = st.persisted.map_or(Duration::ZERO, |at| {
+                PERSIST_EVERY.saturating_sub(at.elapsed())
+            });
+            if reloaded || wait.is_zero() {
+                self.persist_now(&mut st).await?;
+            } else {
+                st.unpersisted = true;
+                report.requeue(wait);
+            }
         } else if let Some(dump) = st.dump.take() {
             let shards = state_files::contents(&dump, &st.ledger.dynamic);
             self.write_states(&mut st.state_signatures, shards).await?;
