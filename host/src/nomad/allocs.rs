@@ -1,10 +1,10 @@
 //! Allocation stubs by job (`GET /v1/job/:id/allocations`: one call gives
 //! every allocation's job version, task group and ports). A miss waits for a
 //! fetch that started after it, so a burst of misses shares one fetch. A
-//! lone miss (no other waiting, no fetch running) reads just its allocation
-//! (`GET /v1/allocation/:id`) instead: a job's list keeps its stopped
-//! allocations until Nomad's GC, so it grows with every deploy, and one new
-//! instance should not have to wait for all of it.
+//! lone miss (no other allocation waiting, no fetch running) reads just its
+//! allocation (`GET /v1/allocation/:id`) instead: a job's list keeps its
+//! stopped allocations until Nomad's GC, so it grows with every deploy, and
+//! one new instance should not have to wait for all of it.
 
 use super::wire::AllocStub;
 use std::collections::HashMap;
@@ -34,8 +34,9 @@ struct Data {
     gap: Duration,
     /// Fetches started so far.
     started: u64,
-    /// Misses waiting for their turn (or fetching).
-    waiting: usize,
+    /// Misses waiting for their turn (or fetching), by allocation: two
+    /// look-ups of one new allocation are still a lone miss.
+    waiting: HashMap<String, usize>,
     /// Start number of the last completed fetch, and its error if it failed.
     completed: u64,
     failed: Option<String>,
@@ -63,12 +64,30 @@ struct JobAllocs {
 }
 
 /// Counts a miss out of [`Data::waiting`] when its turn ends.
-struct Waiting<'a>(&'a JobAllocs);
+struct Waiting<'a> {
+    job: &'a JobAllocs,
+    alloc: &'a str,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(job: &'a JobAllocs, alloc: &'a str) -> Waiting<'a> {
+        *lock(&job.data)
+            .waiting
+            .entry(alloc.to_string())
+            .or_default() += 1;
+        Waiting { job, alloc }
+    }
+}
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        let mut d = lock(&self.0.data);
-        d.waiting = d.waiting.saturating_sub(1);
+        let mut d = lock(&self.job.data);
+        if let Some(n) = d.waiting.get_mut(self.alloc) {
+            *n -= 1;
+            if *n == 0 {
+                d.waiting.remove(self.alloc);
+            }
+        }
     }
 }
 
@@ -175,8 +194,7 @@ impl AllocCache {
             }
             d.started
         };
-        lock(&entry.data).waiting += 1;
-        let _waited = Waiting(&entry);
+        let _waited = Waiting::new(&entry, alloc);
         let _turn = entry.fetching.lock().await;
         {
             let d = lock(&entry.data);
@@ -192,7 +210,7 @@ impl AllocCache {
                 return Err(missing());
             }
         }
-        if lock(&entry.data).waiting == 1
+        if lock(&entry.data).waiting.len() == 1
             && let Some(stub) = fetch_one().await
             && stub.id == alloc
         {
@@ -394,5 +412,40 @@ mod tests {
         let (_, last) = starts.last().copied().expect("fetches");
         assert_eq!(starts.len(), 3, "{starts:?}");
         assert_eq!(last - t0, Duration::from_millis(20), "{starts:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_lookups_of_one_new_allocation_are_still_a_lone_miss() {
+        let cache = AllocCache::new(Duration::from_secs(60));
+        let (ones, lists) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let one = |id: &'static str| {
+            let ones = &ones;
+            move || async move {
+                ones.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Some(stub(id))
+            }
+        };
+        let list = || async {
+            lists.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![stub("old"), stub("new")])
+        };
+        // While another allocation is read, the daemon's prefetch and the
+        // reconciler both look the new one up: they queue together.
+        let (old, (a, b)) = tokio::join!(
+            cache.get("default", "web", "old", one("old"), list),
+            async {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                tokio::join!(
+                    cache.get("default", "web", "new", one("new"), list),
+                    cache.get("default", "web", "new", one("new"), list),
+                )
+            }
+        );
+        assert!(old.is_ok() && a.is_ok() && b.is_ok());
+        assert_eq!(
+            (ones.load(Ordering::SeqCst), lists.load(Ordering::SeqCst)),
+            (2, 0)
+        );
     }
 }
