@@ -26,20 +26,36 @@ fn service() -> ServiceContext {
     }
 }
 
+/// The check a job declares for `check_type`, with the fields Nomad fills
+/// for that type only (a tcp check has no path, method or headers).
 fn check(check_type: &str) -> NomadCheck {
-    NomadCheck {
+    let common = NomadCheck {
         name: "health".into(),
         check_type: check_type.into(),
-        path: "/health?full=1".into(),
-        method: "GET".into(),
-        headers: vec![Header {
-            name: "X-Check".into(),
-            values: vec!["connector".into()],
-        }],
         interval_ms: 10_000,
         timeout_ms: 2_000,
-        grpc_service: "shop.Cart".into(),
         ..NomadCheck::default()
+    };
+    match check_type {
+        "http" => NomadCheck {
+            path: "/health?full=1".into(),
+            method: "GET".into(),
+            headers: vec![Header {
+                name: "X-Check".into(),
+                values: vec!["connector".into()],
+            }],
+            ..common
+        },
+        "grpc" => NomadCheck {
+            grpc_service: "shop.Cart".into(),
+            ..common
+        },
+        "script" => NomadCheck {
+            command: "/bin/check".into(),
+            args: vec!["--quick".into()],
+            ..common
+        },
+        _ => common,
     }
 }
 
