@@ -179,7 +179,7 @@ pub async fn run(
     let mut resync = tokio::time::interval(config.daemon.resync_interval());
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut requeue: Option<Instant> = None;
-    let mut trim_at: Option<Instant> = None;
+    let mut trim = super::trim::Schedule::default();
     tracing::info!(?namespaces, "connector running");
 
     loop {
@@ -205,9 +205,8 @@ pub async fn run(
             }
             _ = resync.tick() => reconciler.mark_all_dirty(),
             () = tokio::time::sleep_until(wake_at), if requeue.is_some() => {}
-            () = tokio::time::sleep_until(trim_at.unwrap_or(wake_at)), if trim_at.is_some() => {
-                trim_at = None;
-                super::trim::release_free_memory();
+            () = tokio::time::sleep_until(trim.due().unwrap_or(wake_at)), if trim.due().is_some() => {
+                trim.run();
                 continue;
             }
         }
@@ -237,10 +236,11 @@ pub async fn run(
                         .sum(),
                 );
                 requeue = outcome.requeue_after.map(|d| Instant::now() + d);
-                if outcome.planned >= super::trim::LARGE_PASS || !outcome.reload_reasons.is_empty()
-                {
-                    trim_at = Some(Instant::now() + super::trim::QUIET);
-                }
+                trim.after_pass(
+                    outcome.planned >= super::trim::LARGE_PASS
+                        || !outcome.reload_reasons.is_empty(),
+                    Instant::now(),
+                );
             }
             Err(e) => {
                 tracing::error!("haproxy sync failed, retrying: {e}");
