@@ -56,7 +56,7 @@ impl Schedule {
 }
 
 /// Returns the free pages of every malloc arena to the OS.
-pub fn release_free_memory() {
+fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own arenas, under their locks,
     // and unmaps pages no allocation uses.

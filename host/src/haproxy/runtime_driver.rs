@@ -257,17 +257,8 @@ impl RuntimeDriver {
     pub async fn flush(&self) -> Result<()> {
         let mut st = self.inner.lock().await;
         if st.unpersisted {
-            self.persist_now(&mut st).await?;
+            self.persist(&mut st).await?;
         }
-        Ok(())
-    }
-
-    async fn persist_now(&self, st: &mut State) -> Result<()> {
-        self.persist(st).await?;
-        let now = Instant::now();
-        st.persisted = Some(now);
-        st.unpersisted = false;
-        st.state_checked = now;
         Ok(())
     }
 
@@ -439,7 +430,7 @@ impl Driver for RuntimeDriver {
                 PERSIST_EVERY.saturating_sub(at.elapsed())
             });
             if reloaded || wait.is_zero() {
-                self.persist_now(&mut st).await?;
+                self.persist(&mut st).await?;
             } else {
                 st.unpersisted = true;
                 report.requeue(wait);

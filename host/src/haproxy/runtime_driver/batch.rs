@@ -155,7 +155,8 @@ impl RuntimeDriver {
     /// Rewrites the managed file and the Host and URI maps, and dumps the
     /// states and the domain maps as HAProxy holds them (in its order, so
     /// that the precedence of regexes survives a reload or restart). A
-    /// domain map HAProxy has not loaded keeps its file.
+    /// domain map HAProxy has not loaded keeps its file. Records when, so
+    /// that the next writes wait their turn.
     pub(super) async fn persist(&self, st: &mut State) -> Result<()> {
         let managed = &self.config.managed_config;
         write_atomic(
@@ -181,6 +182,10 @@ impl RuntimeDriver {
                 write_atomic(&map.path, &map_file(&entries)).await?;
             }
         }
+        let now = Instant::now();
+        st.persisted = Some(now);
+        st.unpersisted = false;
+        st.state_checked = now;
         Ok(())
     }
 
