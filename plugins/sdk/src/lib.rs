@@ -7,7 +7,10 @@
 
 #![deny(missing_docs)]
 
+mod arena;
 mod convert;
+
+pub use arena::CallArena;
 
 pub use hnc_core as core;
 pub use hnc_core::model::*;
