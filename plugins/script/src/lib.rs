@@ -22,6 +22,4 @@ impl hnc_plugin_sdk::Plugin for Builtin {
 hnc_plugin_sdk::plugin!(Builtin);
 
 // Each call frees all it allocates: a bump arena instead of dlmalloc.
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static ALLOC: hnc_plugin_sdk::CallArena = hnc_plugin_sdk::CallArena::new();
+hnc_plugin_sdk::call_arena!();

@@ -71,6 +71,47 @@ impl CallArena {
     }
 }
 
+impl CallArena {
+    /// The canonical ABI's `cabi_realloc` on this arena: the host calls it
+    /// once per string and list of a call's arguments (~20 times a call),
+    /// so it skips wit-bindgen's forwarding through `__rust_alloc`.
+    ///
+    /// # Safety
+    /// As `cabi_realloc`: `old_ptr`/`old_len`/`align` describe a block this
+    /// arena handed out (or `old_len` is 0), `align` is a power of two.
+    pub unsafe fn cabi_realloc(
+        &self,
+        old_ptr: *mut u8,
+        old_len: usize,
+        align: usize,
+        new_len: usize,
+    ) -> *mut u8 {
+        // SAFETY: the layouts are the caller's (see above).
+        let ptr = unsafe {
+            if old_len == 0 {
+                if new_len == 0 {
+                    return align as *mut u8;
+                }
+                self.alloc(Layout::from_size_align_unchecked(new_len, align))
+            } else {
+                self.realloc(
+                    old_ptr,
+                    Layout::from_size_align_unchecked(old_len, align),
+                    new_len,
+                )
+            }
+        };
+        if ptr.is_null() {
+            // Out of memory under the host's cap: trap, as wit-bindgen does.
+            #[cfg(target_arch = "wasm32")]
+            core::arch::wasm32::unreachable();
+            #[cfg(not(target_arch = "wasm32"))]
+            unreachable!("the call arena only allocates in wasm32 guests");
+        }
+        ptr
+    }
+}
+
 impl Default for CallArena {
     fn default() -> Self {
         Self::new()

@@ -73,6 +73,34 @@ macro_rules! plugin {
     };
 }
 
+/// Makes [`CallArena`] the plugin's allocator and its `cabi_realloc`
+/// (wasm32 only; elsewhere it expands to nothing). Only for a plugin whose
+/// calls free all they allocate: see [`CallArena`].
+#[macro_export]
+macro_rules! call_arena {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static __HNC_CALL_ARENA: $crate::CallArena = $crate::CallArena::new();
+
+        /// The host copies each argument string and list of a call here.
+        ///
+        /// # Safety
+        /// Called by the host as the canonical ABI's `cabi_realloc`.
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn cabi_realloc(
+            old_ptr: *mut u8,
+            old_len: usize,
+            align: usize,
+            new_len: usize,
+        ) -> *mut u8 {
+            // SAFETY: forwarded from the host, which follows the canonical ABI.
+            unsafe { __HNC_CALL_ARENA.cabi_realloc(old_ptr, old_len, align, new_len) }
+        }
+    };
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::convert::{info_to_wit, map_check};
