@@ -2,7 +2,8 @@
 //! to TCP, and the engine serves the next call normally.
 
 use haproxy_nomad_connector::haproxy::check::RenderContext;
-use haproxy_nomad_connector::mapping::{Engine, Limits, Mapped};
+use haproxy_nomad_connector::mapping::{CallError, Engine, Limits, Mapped};
+use hnc_core::model::{Header, NomadCheck};
 use hnc_tests::hostile::{Hostility, component_from_core_wat};
 use hnc_tests::mapping::{config_with, http_check, service, write_plugin};
 
@@ -128,6 +129,50 @@ fn plugin_memory_cap_obeyed_by_builtins() {
     .unwrap();
     let mapped = engine.map(&service("web", &[]), Some(&http_check("/health")));
     assert_eq!(mapped.fallback, None);
+}
+
+/// The built-ins allocate from an arena that rewinds once a call has freed
+/// everything (plugins/sdk/src/arena.rs). A block kept past a call, on the
+/// answer's path or the refusal's, would grow the memory call after call
+/// until this cap (the guests start at 128 KiB) stopped it.
+#[test]
+fn builtin_warm_calls_reuse_their_memory() {
+    let limits = Limits {
+        memory_bytes: 256 << 10,
+        warm_instances: 1,
+        ..Limits::default()
+    };
+    let engine = Engine::new(
+        &haproxy_nomad_connector::mapping::Config {
+            limits,
+            ..Default::default()
+        },
+        RenderContext::default(),
+    )
+    .unwrap();
+    let service = service("web", &["v1", "haproxy.enable=true"]);
+    let unknown = vec![("no-such-setting".to_string(), "1".to_string())];
+    for (name, plugin) in engine.plugins() {
+        let check = NomadCheck {
+            check_type: name.into(),
+            method: "POST".into(),
+            headers: vec![Header {
+                name: "X-Check".into(),
+                values: vec!["a".into(), "b".into()],
+            }],
+            grpc_service: "shop.Cart".into(),
+            ..http_check("/a/../health?full=1")
+        };
+        for i in 0..5_000 {
+            if let Err(e) = plugin.call(&service, &check, &Vec::new()) {
+                panic!("{name}: call {i} failed: {e}");
+            }
+            match plugin.call(&service, &check, &unknown) {
+                Err(CallError::Rejected(_)) => {}
+                other => panic!("{name}: call {i} with an unknown setting: {other:?}"),
+            }
+        }
+    }
 }
 
 #[test]

@@ -20,3 +20,6 @@ impl hnc_plugin_sdk::Plugin for Builtin {
 }
 
 hnc_plugin_sdk::plugin!(Builtin);
+
+// Each call frees all it allocates: a bump arena instead of dlmalloc.
+hnc_plugin_sdk::call_arena!();

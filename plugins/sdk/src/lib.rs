@@ -7,7 +7,10 @@
 
 #![deny(missing_docs)]
 
+mod arena;
 mod convert;
+
+pub use arena::CallArena;
 
 pub use hnc_core as core;
 pub use hnc_core::model::*;
@@ -67,6 +70,34 @@ macro_rules! plugin {
             }
     $crate::wit::export!(Export with_types_in $crate::wit);
         };
+    };
+}
+
+/// Makes [`CallArena`] the plugin's allocator and its `cabi_realloc`
+/// (wasm32 only; elsewhere it expands to nothing). Only for a plugin whose
+/// calls free all they allocate: see [`CallArena`].
+#[macro_export]
+macro_rules! call_arena {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static __HNC_CALL_ARENA: $crate::CallArena = $crate::CallArena::new();
+
+        /// The host copies each argument string and list of a call here.
+        ///
+        /// # Safety
+        /// Called by the host as the canonical ABI's `cabi_realloc`.
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn cabi_realloc(
+            old_ptr: *mut u8,
+            old_len: usize,
+            align: usize,
+            new_len: usize,
+        ) -> *mut u8 {
+            // SAFETY: forwarded from the host, which follows the canonical ABI.
+            unsafe { __HNC_CALL_ARENA.cabi_realloc(old_ptr, old_len, align, new_len) }
+        }
     };
 }
 
