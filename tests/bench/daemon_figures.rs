@@ -6,7 +6,8 @@
 //! - latency: from placing an allocation (its events) to the server in
 //!   HAProxy (`show servers state`), p50/p99 over 1,000 samples;
 //! - burst: 1,000 new instances of 10 existing services, time to applied
-//!   and reloads;
+//!   and reloads; `BENCH_RUNS` runs per event buffer size (default 3), with
+//!   the median;
 //! - coldstart: 2,000 services × 5 instances already in Nomad, the connector
 //!   started: time to every server in HAProxy, reloads, and the daemon's RSS.
 
@@ -222,7 +223,25 @@ async fn latency(samples: usize) {
 /// simulator applies a placement as 3 batches at ~10,000 batches/s, so with
 /// the default a reader 10 ms behind falls out of the buffer, the stream
 /// ends and the connector re-lists: both are measured.
-async fn burst(new_instances: usize, buffer: usize) {
+/// Bursts with the same event buffer, one world each; prints every run and
+/// the median of the time after the last event (the machine is noisy).
+async fn bursts(runs: usize, new_instances: usize, buffer: usize) {
+    let mut after_last: Vec<f64> = Vec::new();
+    for _ in 0..runs {
+        after_last.extend(burst(new_instances, buffer).await);
+    }
+    after_last.sort_by(f64::total_cmp);
+    if let (Some(min), Some(max)) = (after_last.first(), after_last.last()) {
+        println!(
+            "  event buffer {buffer}: {} of {runs} runs converged; after the last event: median {:.0} ms, min {min:.0}, max {max:.0}",
+            after_last.len(),
+            after_last[after_last.len() / 2],
+        );
+    }
+}
+
+/// One burst; returns the ms from the last event to all servers in HAProxy.
+async fn burst(new_instances: usize, buffer: usize) -> Option<f64> {
     let mut b = Bench::with(SimConfig {
         buffer_size: buffer,
         ..SimConfig::default()
@@ -266,14 +285,20 @@ async fn burst(new_instances: usize, buffer: usize) {
         .map(|_| started.elapsed());
     let reloads = b.haproxy.reloads().await.0 - reloads;
     match converged {
-        Some(t) => println!(
-            "burst of {new_instances} new instances of {} existing services (event buffer {buffer}): all in HAProxy {:.0} ms after the first event ({:.0} ms after the last; the simulator took {:.0} ms to emit them), {reloads} reloads",
-            services.len(),
-            ms(t),
-            ms(t.saturating_sub(placed)),
-            ms(placed)
-        ),
-        None => println!("burst: did not converge within 60 s"),
+        Some(t) => {
+            println!(
+                "burst of {new_instances} new instances of {} existing services (event buffer {buffer}): all in HAProxy {:.0} ms after the first event ({:.0} ms after the last; the simulator took {:.0} ms to emit them), {reloads} reloads",
+                services.len(),
+                ms(t),
+                ms(t.saturating_sub(placed)),
+                ms(placed)
+            );
+            Some(ms(t.saturating_sub(placed)))
+        }
+        None => {
+            println!("burst: did not converge within 60 s");
+            None
+        }
     }
 }
 
@@ -345,8 +370,13 @@ async fn main() {
         latency(samples).await;
     }
     if matches!(what.as_str(), "all" | "burst") {
-        burst(1000, SimConfig::default().buffer_size).await;
-        burst(1000, 4 * 1000).await;
+        // BENCH_RUNS bursts per buffer size (default 3).
+        let runs = std::env::var("BENCH_RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3);
+        bursts(runs, 1000, SimConfig::default().buffer_size).await;
+        bursts(runs, 1000, 4 * 1000).await;
     }
     if matches!(what.as_str(), "all" | "coldstart") {
         // `coldstart N` starts with N services instead (RSS at small scale).
