@@ -20,8 +20,9 @@ pub struct Config {
     pub settings: BTreeMap<String, BTreeMap<String, toml::Value>>,
     /// Per-call limits.
     pub limits: Limits,
-    /// Directory for compiled plugins (`.cwasm`); none compiles at every
-    /// start (~20 ms a plugin). It must be as trusted as the binary.
+    /// Directory for compiled site plugins (`.cwasm`); none compiles them at
+    /// every start (the built-ins come precompiled). It must be as trusted
+    /// as the binary.
     pub cache_dir: Option<PathBuf>,
     /// `ca-file` for TLS checks that verify certificates. Default `@system-ca`.
     pub ca_file: Option<String>,

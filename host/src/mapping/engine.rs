@@ -293,6 +293,11 @@ fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
 /// Loads one plugin from its source.
 fn load(engine: &wasmtime::Engine, source: &Source, config: &Config) -> Result<Plugin, LoadError> {
     let origin = source.origin();
+    if let Source::Builtin(name) = source
+        && let Some(component) = builtin::precompiled(engine, name)
+    {
+        return Plugin::load(engine, &component, &origin, config.limits);
+    }
     let bytes: std::borrow::Cow<'_, [u8]> = match source {
         Source::Builtin(name) => builtin::BUILTINS
             .iter()

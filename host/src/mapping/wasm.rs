@@ -8,6 +8,8 @@
 //! Compiling happens on a throwaway engine of the same configuration: the
 //! compiler keeps its scratch contexts (~10 MB for the four built-ins) for
 //! the engine's lifetime, and the daemon's engine only ever loads artifacts.
+//! `host/build.rs` precompiles the built-ins with a copy of [`new_engine`]'s
+//! configuration; keep the two equal (a test in `builtin.rs` fails if not).
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -22,6 +24,7 @@ pub fn new_engine() -> wasmtime::Result<wasmtime::Engine> {
     wasmtime::Engine::new(&config())
 }
 
+/// The engine configuration; `host/build.rs` `engine_config` is its copy.
 fn config() -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
