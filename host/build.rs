@@ -55,15 +55,11 @@ fn main() {
     let mut table = String::from("/// The built-in plugins: (check type, component bytes).\n");
     table.push_str("pub const BUILTINS: &[(&str, &[u8])] = &[\n");
     for (name, (_, bytes)) in BUILTINS.iter().zip(&built) {
-        let path = out_dir.join(format!("builtin-{name}.wasm"));
-        if let Err(e) = hnc_plugin_builder::write(&path, bytes) {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-        let _ = writeln!(
-            table,
-            "    ({name:?}, include_bytes!({:?})),",
-            path.display().to_string()
+        embed(
+            &mut table,
+            name,
+            &out_dir.join(format!("builtin-{name}.wasm")),
+            bytes,
         );
     }
     table.push_str("];\n");
@@ -105,17 +101,22 @@ fn precompiled(built: &[(String, Vec<u8>)], out_dir: &std::path::Path) -> String
                 }
             };
             let path = out_dir.join(format!("builtin-{name}.cwasm"));
-            if let Err(e) = hnc_plugin_builder::write(&path, &compiled) {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
-            let _ = writeln!(
-                table,
-                "    ({name:?}, include_bytes!({:?})),",
-                path.display().to_string()
-            );
+            embed(&mut table, name, &path, &compiled);
         }
     }
     table.push_str("];\n");
     table
+}
+
+/// Writes `bytes` to `path` and adds a `(name, include_bytes!(path))` row to `table`.
+fn embed(table: &mut String, name: &str, path: &std::path::Path, bytes: &[u8]) {
+    if let Err(e) = hnc_plugin_builder::write(path, bytes) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    let _ = writeln!(
+        table,
+        "    ({name:?}, include_bytes!({:?})),",
+        path.display().to_string()
+    );
 }

@@ -20,6 +20,15 @@ fn engine(hostility: Hostility, limits: Limits) -> (Engine, tempfile::TempDir) {
     (engine, dir)
 }
 
+/// An engine of the built-in plugins under `limits`.
+fn builtins(limits: Limits) -> Engine {
+    let config = haproxy_nomad_connector::mapping::Config {
+        limits,
+        ..Default::default()
+    };
+    Engine::new(&config, RenderContext::default()).expect("the built-ins load")
+}
+
 fn map(engine: &Engine, name: &str) -> Mapped {
     engine.map(&service(name, &[]), Some(&http_check("/health")))
 }
@@ -81,14 +90,7 @@ fn plugin_fuel_budget_obeyed_by_builtins() {
         fuel: 500_000,
         ..Limits::default()
     };
-    let engine = Engine::new(
-        &haproxy_nomad_connector::mapping::Config {
-            limits,
-            ..Default::default()
-        },
-        RenderContext::default(),
-    )
-    .unwrap();
+    let engine = builtins(limits);
     let mapped = engine.map(&service("web", &[]), Some(&http_check("/health")));
     assert_eq!(mapped.fallback, None);
     assert!(mapped.rendered.backend_lines()[0].contains("httpchk"));
@@ -119,14 +121,7 @@ fn plugin_memory_cap_obeyed_by_builtins() {
         memory_bytes: 1 << 20,
         ..Limits::default()
     };
-    let engine = Engine::new(
-        &haproxy_nomad_connector::mapping::Config {
-            limits,
-            ..Default::default()
-        },
-        RenderContext::default(),
-    )
-    .unwrap();
+    let engine = builtins(limits);
     let mapped = engine.map(&service("web", &[]), Some(&http_check("/health")));
     assert_eq!(mapped.fallback, None);
 }
@@ -142,14 +137,7 @@ fn builtin_warm_calls_reuse_their_memory() {
         warm_instances: 1,
         ..Limits::default()
     };
-    let engine = Engine::new(
-        &haproxy_nomad_connector::mapping::Config {
-            limits,
-            ..Default::default()
-        },
-        RenderContext::default(),
-    )
-    .unwrap();
+    let engine = builtins(limits);
     let service = service("web", &["v1", "haproxy.enable=true"]);
     let unknown = vec![("no-such-setting".to_string(), "1".to_string())];
     for (name, plugin) in engine.plugins() {
