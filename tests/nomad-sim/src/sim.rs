@@ -1,9 +1,10 @@
 //! The `Sim` handle: starts the server, and drives the simulated cluster
 //! (jobs, allocations, restarts, faults) from tests or the binary.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -56,18 +57,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Locks the state store (a poisoned lock is still used: state stays consistent per apply).
+    /// Locks the state store.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Locks the fault table.
     pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
-        self.faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.faults.lock()
     }
 
     /// Wakes every waiter.
@@ -80,8 +77,15 @@ impl Shared {
     }
 
     /// Runs a mutation and wakes waiters.
+    ///
+    /// The lock is handed to a waiting reader, if any: Nomad serves reads
+    /// from state-store snapshots, so a run of applies never starves them,
+    /// whereas a plain unlock lets a writer in a loop take the lock again
+    /// before any waiting request thread wakes up.
     pub(crate) fn mutate<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let out = f(&mut self.lock());
+        let mut state = self.lock();
+        let out = f(&mut state);
+        MutexGuard::unlock_fair(state);
         self.notify();
         out
     }
