@@ -26,6 +26,15 @@ use tokio::time::Instant;
 /// ends after a long life (server restart) is re-opened at once.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 
+/// After a stream that delivered events ends (Nomad drops a reader that
+/// falls more than its event buffer behind, a burst of placements can do
+/// that), the stream is resumed at once and the re-list that repairs what
+/// was missed waits until the stream has been this quiet...
+const QUIET_BEFORE_RELIST: Duration = Duration::from_millis(50);
+
+/// ...or this long at most, under events that never pause.
+const RELIST_WITHIN: Duration = Duration::from_secs(1);
+
 /// Receives what the job-spec check cache must know from the stream.
 pub(crate) trait Invalidate: Send + Sync {
     /// A `Job` event.
@@ -118,6 +127,8 @@ pub(crate) struct Streaming<S> {
     requested: u64,
     opened: Instant,
     connected: bool,
+    /// Event frames received.
+    frames: u64,
 }
 
 /// The outcome of one step.
@@ -146,6 +157,8 @@ pub(crate) struct ScopeLoop<C: Api> {
     stale_names: HashMap<(String, String), u64>,
     streams_opened: u64,
     last_logged: Option<String>,
+    /// A resumed stream may have missed events: re-list by then at the latest.
+    relist_due: Option<Instant>,
 }
 
 impl<C: Api> ScopeLoop<C> {
@@ -170,6 +183,7 @@ impl<C: Api> ScopeLoop<C> {
             stale_names: HashMap::new(),
             streams_opened: 0,
             last_logged: None,
+            relist_due: None,
         }
     }
 
@@ -255,12 +269,22 @@ impl<C: Api> ScopeLoop<C> {
             requested: from,
             opened: Instant::now(),
             connected: false,
+            frames: 0,
         }))
     }
 
     async fn read(&mut self, mut s: Box<Streaming<C::Stream>>) -> Step<C::Stream> {
         let mut changes = Vec::new();
-        let chunk = match tokio::time::timeout(self.idle_timeout, s.body.chunk()).await {
+        let wait = match self.relist_due {
+            Some(due) => self
+                .idle_timeout
+                .min(QUIET_BEFORE_RELIST)
+                .min(due.saturating_duration_since(Instant::now())),
+            None => self.idle_timeout,
+        };
+        let chunk = match tokio::time::timeout(wait, s.body.chunk()).await {
+            // Quiet (or due): repair what the resumed stream missed.
+            Err(_) if self.relist_due.is_some() => return self.owed_relist(changes),
             Err(_) => return self.failed(Error::IdleTimeout(self.idle_timeout), Some(&s), changes),
             Ok(Err(e)) => return self.failed(e, Some(&s), changes),
             Ok(Ok(chunk)) => chunk,
@@ -284,8 +308,21 @@ impl<C: Api> ScopeLoop<C> {
                 return self.failed(e, Some(&s), changes);
             }
         }
+        if self.relist_due.is_some_and(|due| due <= Instant::now()) {
+            return self.owed_relist(changes);
+        }
         Step {
             next: State::Streaming(s),
+            changes,
+            action: Action::Continue,
+        }
+    }
+
+    /// Drops the resumed stream for a full re-list (which opens a new one).
+    fn owed_relist(&mut self, changes: Vec<Change>) -> Step<C::Stream> {
+        tracing::debug!(scope = %self.scope, "re-listing what the resumed stream may have missed");
+        Step {
+            next: State::Relist,
             changes,
             action: Action::Continue,
         }
@@ -317,6 +354,7 @@ impl<C: Api> ScopeLoop<C> {
         match item {
             Item::Heartbeat => Ok(()),
             Item::Frame(frame) => {
+                s.frames += 1;
                 self.apply_frame(frame, s.requested, changes);
                 Ok(())
             }
@@ -343,6 +381,37 @@ impl<C: Api> ScopeLoop<C> {
             self.backoff.reset();
         }
         let message = with_causes(&error);
+        // A stream that delivered events and then ended (the reader fell
+        // behind Nomad's buffer, the server was restored) is resumed at
+        // once: the events after the gap keep coming, and a re-list soon
+        // repairs the gap. A resumed stream that ends before any event
+        // (resumed too far behind) re-lists at once. Otherwise a stream
+        // that ends before any event backs off as any failure (a refused
+        // token can end streams at once, 1.11.2+).
+        let ended = matches!(error, Error::StreamEnded { .. });
+        let frames = stream.map_or(0, |s| s.frames);
+        if ended && frames == 0 && self.relist_due.is_some() {
+            tracing::debug!(scope = %self.scope, error = %message, "the resumed stream ended at once; re-listing");
+            return Step {
+                next: State::Relist,
+                changes,
+                action: Action::Continue,
+            };
+        }
+        if ended && frames > 0 {
+            tracing::warn!(scope = %self.scope, error = %message, frames,
+                "nomad event stream ended; resuming it at once, re-listing once it is quiet");
+            self.relist_due
+                .get_or_insert_with(|| Instant::now() + RELIST_WITHIN);
+            self.board.update(self.key(), |h| h.connected = false);
+            return Step {
+                next: State::Subscribe {
+                    from: self.last_index.map_or(0, |last| last + 1),
+                },
+                changes,
+                action: Action::Continue,
+            };
+        }
         if self.last_logged.as_deref() == Some(message.as_str()) {
             tracing::debug!(scope = %self.scope, error = %message, "nomad watch failed again");
         } else {

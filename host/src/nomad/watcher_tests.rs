@@ -209,7 +209,7 @@ async fn frames_older_than_requested_are_dropped() {
 }
 
 #[tokio::test]
-async fn a_reconnect_relists_resumes_after_the_last_index_and_skips_what_the_list_holds() {
+async fn an_ended_stream_resumes_at_once_and_relists_when_quiet() {
     let mut h = Harness::new();
     let a = reg("a", "web", 80, 10);
     h.set(10, std::slice::from_ref(&a));
@@ -223,24 +223,66 @@ async fn a_reconnect_relists_resumes_after_the_last_index_and_skips_what_the_lis
     ));
     let (changes, action) = h.steps(5).await;
     assert_eq!(ids(&changes), ["=a", "+b"]);
-    assert!(matches!(action, Action::RetryAfter(d) if d <= 100 * MS));
-    assert!(h.health.get().last_error.unwrap().contains("ended"));
+    // It delivered events: resumed after the last index, without a wait.
+    assert_eq!(action, Action::Continue);
 
-    // While away: c registered at 13, a deleted at 14.
+    // While away: c registered at 13 (dropped from Nomad's buffer), a
+    // deleted at 14; the resumed stream starts at 14, then goes quiet.
     let c = reg("c", "api", 90, 13);
     h.set(14, &[b.clone(), c.clone()]);
     h.script(body(
-        vec![
-            frame(13, &[svc_event("ServiceRegistration", &c, 13)]),
-            frame(14, &[svc_event("ServiceDeregistration", &a, 14)]),
-            frame(15, &[svc_event("AllocationUpdated", &c, 15)]),
-        ],
+        vec![frame(14, &[svc_event("ServiceDeregistration", &a, 14)])],
         true,
     ));
-    let (changes, _) = h.steps(5).await;
-    assert_eq!(ids(&changes), ["=b,c", "-c"]);
-    assert_eq!(h.stream_requests(), ["stream * 0", "stream * 13"]);
-    assert_eq!(h.health.get().reconnects, 1);
+    let (changes, _) = h.steps(3).await;
+    assert_eq!(ids(&changes), ["-a"]);
+    // Quiet: the re-list repairs the gap, with a stream from after it.
+    let (changes, _) = h.steps(2).await;
+    assert_eq!(ids(&changes), ["=b,c"]);
+    assert_eq!(
+        h.stream_requests(),
+        ["stream * 0", "stream * 13", "stream * 15"]
+    );
+    assert_eq!(h.health.get().reconnects, 2);
+}
+
+#[tokio::test]
+async fn a_resumed_stream_that_ends_at_once_relists_without_a_back_off() {
+    let mut h = Harness::new();
+    let a = reg("a", "web", 80, 10);
+    h.set(10, std::slice::from_ref(&a));
+    h.script(body(vec![frame(11, &[job_event("other", 11)])], false));
+    let (_, action) = h.steps(4).await;
+    assert_eq!(action, Action::Continue);
+    // Resumed too far behind: Nomad ends it before the first frame.
+    h.script(body(vec![Bytes::from_static(b"{}\n")], false));
+    let (_, action) = h.steps(3).await;
+    assert_eq!(action, Action::Continue);
+    let b = reg("b", "web", 81, 12);
+    h.set(12, &[a.clone(), b.clone()]);
+    let (changes, _) = h.steps(2).await;
+    assert_eq!(ids(&changes), ["=a,b"]);
+    assert_eq!(
+        h.stream_requests(),
+        ["stream * 0", "stream * 12", "stream * 12"]
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_before_any_event_relists_after_a_back_off() {
+    let mut h = Harness::new();
+    let a = reg("a", "web", 80, 10);
+    h.set(10, std::slice::from_ref(&a));
+    h.script(body(vec![Bytes::from_static(b"{}\n")], false));
+    let (changes, action) = h.steps(4).await;
+    assert_eq!(ids(&changes), ["=a"]);
+    assert!(matches!(action, Action::RetryAfter(d) if d <= 100 * MS));
+    assert!(h.health.get().last_error.unwrap().contains("ended"));
+    let c = reg("c", "api", 90, 13);
+    h.set(14, &[a.clone(), c.clone()]);
+    let (changes, _) = h.steps(2).await;
+    assert_eq!(ids(&changes), ["=a,c"]);
+    assert_eq!(h.stream_requests(), ["stream * 0", "stream * 11"]);
 }
 
 #[tokio::test]

@@ -73,6 +73,7 @@ impl<C: Api> ScopeLoop<C> {
             self.services_index.max(l0)
         };
         self.stale_all = l0;
+        self.relist_due = None;
         self.stale_names = names;
         instances.sort_by(|a, b| a.id.cmp(&b.id));
         let instances: Vec<Arc<Instance>> = instances.into_iter().map(Arc::new).collect();
