@@ -20,6 +20,7 @@ use crate::plan::{
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// A job-spec look-up, remembered for one registration version.
@@ -27,8 +28,55 @@ use tokio::time::Instant;
 struct Looked {
     modify_index: u64,
     lookup: CheckLookup,
-    /// Ask again after this instant (an unavailable spec).
+    /// Ask again after this instant (an unavailable spec, a changed job).
     retry_at: Option<Instant>,
+}
+
+/// A pass waits this long at most for the job-spec look-ups of new
+/// instances of services it already runs; the look-ups still running then
+/// finish in the background and their instances join a later pass. A lone
+/// new instance's look-up takes a few milliseconds and still makes its
+/// first pass; in a burst of placements, one slow read of a job's
+/// allocations no longer holds back every other change. A new service, a
+/// changed registration and the first sync wait for all their look-ups:
+/// leaving instances out there would cost reloads or churn.
+const NEW_INSTANCE_PATIENCE: Duration = Duration::from_millis(5);
+
+/// A job-spec look-up that has finished, for the registration version it
+/// asked about.
+#[derive(Debug)]
+pub struct Resolved {
+    instance: Instance,
+    lookup: CheckLookup,
+}
+
+/// Sends a look-up's answer; a look-up task that ends without one (a panic)
+/// sends `Unavailable`, so that its instance is never left waiting.
+struct Answer {
+    tx: mpsc::UnboundedSender<Resolved>,
+    instance: Option<Instance>,
+}
+
+impl Answer {
+    fn send(mut self, lookup: CheckLookup) {
+        if let Some(instance) = self.instance.take() {
+            let _ = self.tx.send(Resolved { instance, lookup });
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(instance) = self.instance.take() {
+            let _ = self.tx.send(Resolved {
+                instance,
+                lookup: CheckLookup::Unavailable {
+                    reason: "the job-spec look-up stopped without an answer".into(),
+                    retry_after: Duration::from_secs(1),
+                },
+            });
+        }
+    }
 }
 
 /// What one reconcile did.
@@ -63,6 +111,13 @@ pub struct Reconciler<D: Driver, C: Api> {
     /// Keep each instance's report in its plan (`explain`); the daemon
     /// does not read them, and at 10,000 instances they hold ~10 MB.
     reports: Reports,
+    /// Look-ups running, by instance ID: the registration version asked.
+    in_flight: HashMap<String, u64>,
+    resolved_tx: mpsc::UnboundedSender<Resolved>,
+    resolved_rx: mpsc::UnboundedReceiver<Resolved>,
+    /// How long a pass waits for new instances of planned services
+    /// (`None`: for every look-up, as one-shot commands want).
+    patience: Option<Duration>,
 }
 
 fn key(instance: &Instance) -> ServiceKey {
@@ -75,6 +130,7 @@ fn key(instance: &Instance) -> ServiceKey {
 impl<D: Driver, C: Api> Reconciler<D, C> {
     /// A reconciler that waits for every scope's first listing before syncing.
     pub fn new(driver: D, engine: Arc<Engine>, checks: Checks<C>, scopes: Vec<Scope>) -> Self {
+        let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
         Reconciler {
             driver,
             engine,
@@ -90,6 +146,36 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
             reports: Reports::Skip,
+            in_flight: HashMap::new(),
+            resolved_tx,
+            resolved_rx,
+            patience: None,
+        }
+    }
+
+    /// Lets passes go on without the look-ups of new instances of services
+    /// they already run once [`NEW_INSTANCE_PATIENCE`] has passed; the
+    /// daemon then feeds [`Reconciler::resolved`] back through
+    /// [`Reconciler::record`].
+    pub fn stream_lookups(&mut self) {
+        self.patience = Some(NEW_INSTANCE_PATIENCE);
+    }
+
+    /// The next look-up that finished outside a pass (pending while none runs).
+    pub async fn resolved(&mut self) -> Resolved {
+        match self.resolved_rx.recv().await {
+            Some(r) => r,
+            // The reconciler holds a sender: the channel never closes.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Records a finished look-up (and any others already finished) and
+    /// marks their services dirty.
+    pub fn record(&mut self, resolved: Resolved) {
+        self.keep(resolved, None);
+        while let Ok(more) = self.resolved_rx.try_recv() {
+            self.keep(more, None);
         }
     }
 
@@ -176,8 +262,13 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                     .filter(|i| &i.namespace == namespace && &i.job == job)
                     .map(|i| (key(i), i.id.clone()))
                     .collect();
+                // Ask again now; the instance keeps its look-up until then,
+                // so that a pass never mistakes it for a new one.
+                let now = Instant::now();
                 for (service, id) in touched {
-                    self.lookups.remove(&id);
+                    if let Some(l) = self.lookups.get_mut(&id) {
+                        l.retry_at = Some(now);
+                    }
                     self.dirty.insert(service);
                 }
             }
@@ -234,9 +325,17 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         self.resolve_checks(&dirty).await;
         let resolved = started.elapsed();
         let mut groups: BTreeMap<ServiceKey, Vec<&Instance>> = BTreeMap::new();
+        let mut waiting: BTreeSet<ServiceKey> = BTreeSet::new();
         for instance in self.catalog.instances() {
             let k = key(instance);
-            if dirty.contains(&k) {
+            if !dirty.contains(&k) {
+                continue;
+            }
+            // A new instance whose look-up still runs joins a later pass.
+            if self.in_flight.contains_key(&instance.id) && !self.lookups.contains_key(&instance.id)
+            {
+                waiting.insert(k);
+            } else {
                 groups.entry(k).or_default().push(instance);
             }
         }
@@ -244,7 +343,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         let mapper = self.mapped.with(&self.engine, 2 * self.catalog.len());
         for service in &dirty {
             let Some(instances) = groups.get(service) else {
-                self.plans.remove(service);
+                // Every instance waits for its look-up: keep the plan.
+                if !waiting.contains(service) {
+                    self.plans.remove(service);
+                }
                 continue;
             };
             let inputs: Vec<InstanceInput> = instances
@@ -281,10 +383,14 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     }
 
     /// Looks up the job-spec checks of enabled instances of `dirty`
-    /// services that have none for their current registration, concurrently.
+    /// services that have none for their current registration,
+    /// concurrently, and waits for them: for all of them, or with
+    /// [`Reconciler::stream_lookups`] for new instances of planned services
+    /// only [`NEW_INSTANCE_PATIENCE`] (the rest arrive through
+    /// [`Reconciler::resolved`]).
     async fn resolve_checks(&mut self, dirty: &BTreeSet<ServiceKey>) {
         let now = Instant::now();
-        let wanted: Vec<Instance> = self
+        let wanted: Vec<&Instance> = self
             .catalog
             .instances()
             .filter(|i| dirty.contains(&key(i)) && ServiceTags::parse(&i.tags).enabled)
@@ -292,46 +398,109 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 None => true,
                 Some(l) => l.modify_index != i.modify_index || l.retry_at.is_some_and(|t| t <= now),
             })
-            .cloned()
             .collect();
-        let mut of_job: HashMap<(String, String), usize> = HashMap::new();
+        let mut of_job: HashMap<(&str, &str), usize> = HashMap::new();
         for i in &wanted {
             *of_job
-                .entry((i.namespace.clone(), i.job.clone()))
+                .entry((i.namespace.as_str(), i.job.as_str()))
                 .or_default() += 1;
         }
-        let mut tasks = tokio::task::JoinSet::new();
-        for instance in wanted {
-            let checks = self.checks.clone();
+        // Must wait: changed registrations and services not planned yet.
+        let mut must = HashSet::new();
+        let mut may = HashSet::new();
+        for instance in &wanted {
+            let new_in_planned = self.patience.is_some()
+                && !self.lookups.contains_key(&instance.id)
+                && self.plans.contains_key(&key(instance));
+            if new_in_planned {
+                may.insert(instance.id.clone());
+            } else {
+                must.insert(instance.id.clone());
+            }
+            if self.in_flight.get(&instance.id) == Some(&instance.modify_index) {
+                continue;
+            }
+            self.in_flight
+                .insert(instance.id.clone(), instance.modify_index);
             let siblings = of_job
-                .get(&(instance.namespace.clone(), instance.job.clone()))
+                .get(&(instance.namespace.as_str(), instance.job.as_str()))
                 .copied()
                 .unwrap_or(1);
-            tasks.spawn(async move {
-                let lookup = checks.check_in_batch(&instance, siblings).await;
-                (instance, lookup)
+            let checks = self.checks.clone();
+            let answer = Answer {
+                tx: self.resolved_tx.clone(),
+                instance: Some((*instance).clone()),
+            };
+            tokio::spawn(async move {
+                if let Some(instance) = &answer.instance {
+                    let lookup = checks.check_in_batch(instance, siblings).await;
+                    answer.send(lookup);
+                }
             });
         }
-        while let Some(joined) = tasks.join_next().await {
-            let Ok((instance, mut lookup)) = joined else {
-                continue;
+        let deadline = self.patience.map(|p| Instant::now() + p);
+        loop {
+            let received = if !must.is_empty() {
+                self.resolved_rx.recv().await
+            } else if !may.is_empty() {
+                match deadline {
+                    Some(at) => match tokio::time::timeout_at(at, self.resolved_rx.recv()).await {
+                        Ok(r) => r,
+                        Err(_) => break,
+                    },
+                    None => self.resolved_rx.recv().await,
+                }
+            } else {
+                break;
             };
-            if let CheckLookup::Found(spec) = &mut lookup {
-                *spec = self.specs.intern(spec);
+            let Some(resolved) = received else { break };
+            let id = resolved.instance.id.clone();
+            self.keep(resolved, Some(dirty));
+            // Done unless a newer look-up of it runs.
+            if !self.in_flight.contains_key(&id) {
+                must.remove(&id);
+                may.remove(&id);
             }
-            let retry_at = match &lookup {
-                CheckLookup::Unavailable { retry_after, .. } => Some(Instant::now() + *retry_after),
-                _ => None,
-            };
-            self.lookups.insert(
-                instance.id.clone(),
-                Looked {
-                    modify_index: instance.modify_index,
-                    lookup,
-                    retry_at,
-                },
-            );
         }
+    }
+
+    /// Marks a finished look-up's service dirty, unless the pass that plans
+    /// it (`planning`) is waiting for it, and keeps the look-up if the
+    /// catalog still holds the registration version it was for.
+    fn keep(&mut self, resolved: Resolved, planning: Option<&BTreeSet<ServiceKey>>) {
+        let Resolved {
+            instance,
+            mut lookup,
+        } = resolved;
+        if self.in_flight.get(&instance.id) == Some(&instance.modify_index) {
+            self.in_flight.remove(&instance.id);
+        }
+        let service = key(&instance);
+        if planning.is_none_or(|p| !p.contains(&service)) {
+            self.dirty.insert(service);
+        }
+        let current = self
+            .catalog
+            .get(&instance.id)
+            .is_some_and(|i| i.modify_index == instance.modify_index);
+        if !current {
+            return;
+        }
+        if let CheckLookup::Found(spec) = &mut lookup {
+            *spec = self.specs.intern(spec);
+        }
+        let retry_at = match &lookup {
+            CheckLookup::Unavailable { retry_after, .. } => Some(Instant::now() + *retry_after),
+            _ => None,
+        };
+        self.lookups.insert(
+            instance.id,
+            Looked {
+                modify_index: instance.modify_index,
+                lookup,
+                retry_at,
+            },
+        );
     }
 
     fn log_problems(&mut self) {
@@ -445,3 +614,7 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
 fn requeue(slot: &mut Option<Duration>, after: Duration) {
     *slot = Some(slot.map_or(after, |d| d.min(after)));
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;
