@@ -82,34 +82,54 @@ fn gate(api: &FakeApi) -> Arc<Semaphore> {
 }
 
 #[tokio::test]
-async fn a_slow_lookup_of_a_new_instance_does_not_hold_back_the_pass() {
+async fn slow_lookups_of_new_instances_do_not_hold_back_the_pass() {
     let api = FakeApi::default();
     let (mut r, driver) = listed(&api).await;
     assert_eq!(driver.last(), servers(&[8001, 9001]));
     let gate = gate(&api);
     r.apply(&Change::Upserted(instance("b", "web", 8002)));
+    r.apply(&Change::Upserted(instance("e", "web", 8003)));
     r.apply(&Change::Removed(instance("d", "api", 9001)));
-    // The pass ends with b's look-up still running: d has left, b is not
-    // in yet.
+    // The pass ends with the look-ups of b and e still running: d has
+    // left, b and e are not in yet.
     tokio::time::timeout(Duration::from_secs(5), r.reconcile())
         .await
-        .expect("the pass does not wait for b")
+        .expect("the pass does not wait for b and e")
         .expect("pass");
     assert_eq!(driver.last(), servers(&[8001]));
     // A service whose every instance waits keeps its plan meanwhile.
     r.apply(&Change::Removed(instance("a", "web", 8001)));
     tokio::time::timeout(Duration::from_secs(5), r.reconcile())
         .await
-        .expect("the pass does not wait for b")
+        .expect("the pass does not wait for b and e")
         .expect("pass");
     assert_eq!(driver.last(), servers(&[8001]));
     gate.add_permits(100);
     let resolved = tokio::time::timeout(Duration::from_secs(5), r.resolved())
         .await
-        .expect("b's look-up ends");
+        .expect("a look-up ends");
     r.record(resolved);
     r.reconcile().await.expect("pass");
-    assert_eq!(driver.last(), servers(&[8002]));
+    assert_eq!(driver.last(), servers(&[8002, 8003]));
+}
+
+#[tokio::test]
+async fn a_lone_new_instance_is_waited_for() {
+    let api = FakeApi::default();
+    let (mut r, driver) = listed(&api).await;
+    let gate = gate(&api);
+    r.apply(&Change::Upserted(instance("b", "web", 8002)));
+    let pass = r.reconcile();
+    tokio::pin!(pass);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut pass)
+            .await
+            .is_err(),
+        "one new instance is planned with its look-up"
+    );
+    gate.add_permits(100);
+    pass.await.expect("pass");
+    assert_eq!(driver.last(), servers(&[8001, 8002, 9001]));
 }
 
 #[tokio::test]
