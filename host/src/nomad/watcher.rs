@@ -127,7 +127,7 @@ pub(crate) struct Streaming<S> {
     requested: u64,
     opened: Instant,
     connected: bool,
-    /// Event frames received.
+    /// Event frames received at or after the requested index.
     frames: u64,
 }
 
@@ -354,7 +354,9 @@ impl<C: Api> ScopeLoop<C> {
         match item {
             Item::Heartbeat => Ok(()),
             Item::Frame(frame) => {
-                s.frames += 1;
+                if frame.index >= s.requested {
+                    s.frames += 1;
+                }
                 self.apply_frame(frame, s.requested, changes);
                 Ok(())
             }
