@@ -20,7 +20,6 @@ use crate::plan::{
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
 
 /// A job-spec look-up, remembered for one registration version.
@@ -28,29 +27,8 @@ use tokio::time::Instant;
 struct Looked {
     modify_index: u64,
     lookup: CheckLookup,
-    /// Ask again after this instant (an unavailable spec, a changed job).
+    /// Ask again after this instant (an unavailable spec).
     retry_at: Option<Instant>,
-}
-
-/// A pass waits this long at most for the job-spec look-ups of new
-/// instances of services it already runs, when there are several; the
-/// look-ups still running then finish in the background and their
-/// instances join a later pass. In a burst of placements, one slow read of
-/// a job's allocations so no longer holds back every other change. A lone
-/// new instance, a new service, a changed registration and the first sync
-/// wait for all their look-ups: going on without them would cost a second
-/// pass, reloads or churn.
-const NEW_INSTANCE_PATIENCE: Duration = Duration::from_millis(5);
-
-/// A job-spec look-up task that has finished (see [`Reconciler::resolved`]).
-#[derive(Debug)]
-pub struct Resolved(Result<(task::Id, Answer), task::JoinError>);
-
-/// A look-up's answer, for the registration version it asked about.
-#[derive(Debug)]
-struct Answer {
-    instance: Instance,
-    lookup: CheckLookup,
 }
 
 /// What one reconcile did.
@@ -85,14 +63,6 @@ pub struct Reconciler<D: Driver, C: Api> {
     /// Keep each instance's report in its plan (`explain`); the daemon
     /// does not read them, and at 10,000 instances they hold ~10 MB.
     reports: Reports,
-    /// Look-ups running, by instance ID: the registration version asked.
-    in_flight: HashMap<String, u64>,
-    /// Their tasks (they outlive a pass), and the instance of each.
-    running: JoinSet<Answer>,
-    running_for: HashMap<task::Id, String>,
-    /// How long a pass waits for new instances of planned services
-    /// (`None`: for every look-up, as one-shot commands want).
-    patience: Option<Duration>,
 }
 
 fn key(instance: &Instance) -> ServiceKey {
@@ -120,35 +90,6 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
             reports: Reports::Skip,
-            in_flight: HashMap::new(),
-            running: JoinSet::new(),
-            running_for: HashMap::new(),
-            patience: None,
-        }
-    }
-
-    /// Lets passes go on without the look-ups of new instances of services
-    /// they already run once [`NEW_INSTANCE_PATIENCE`] has passed; the
-    /// daemon then feeds [`Reconciler::resolved`] back through
-    /// [`Reconciler::record`].
-    pub fn stream_lookups(&mut self) {
-        self.patience = Some(NEW_INSTANCE_PATIENCE);
-    }
-
-    /// The next look-up that finished outside a pass (pending while none runs).
-    pub async fn resolved(&mut self) -> Resolved {
-        match self.running.join_next_with_id().await {
-            Some(joined) => Resolved(joined),
-            None => std::future::pending().await,
-        }
-    }
-
-    /// Records a finished look-up (and any others already finished) and
-    /// marks their services dirty.
-    pub fn record(&mut self, resolved: Resolved) {
-        self.joined(resolved.0, None);
-        while let Some(more) = self.running.try_join_next_with_id() {
-            self.joined(more, None);
         }
     }
 
@@ -235,13 +176,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                     .filter(|i| &i.namespace == namespace && &i.job == job)
                     .map(|i| (key(i), i.id.clone()))
                     .collect();
-                // Ask again now; the instance keeps its look-up until then,
-                // so that a pass never mistakes it for a new one.
-                let now = Instant::now();
                 for (service, id) in touched {
-                    if let Some(l) = self.lookups.get_mut(&id) {
-                        l.retry_at = Some(now);
-                    }
+                    self.lookups.remove(&id);
                     self.dirty.insert(service);
                 }
             }
@@ -298,17 +234,9 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         self.resolve_checks(&dirty).await;
         let resolved = started.elapsed();
         let mut groups: BTreeMap<ServiceKey, Vec<&Instance>> = BTreeMap::new();
-        let mut waiting: BTreeSet<ServiceKey> = BTreeSet::new();
         for instance in self.catalog.instances() {
             let k = key(instance);
-            if !dirty.contains(&k) {
-                continue;
-            }
-            // A new instance whose look-up still runs joins a later pass.
-            if self.in_flight.contains_key(&instance.id) && !self.lookups.contains_key(&instance.id)
-            {
-                waiting.insert(k);
-            } else {
+            if dirty.contains(&k) {
                 groups.entry(k).or_default().push(instance);
             }
         }
@@ -316,10 +244,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         let mapper = self.mapped.with(&self.engine, 2 * self.catalog.len());
         for service in &dirty {
             let Some(instances) = groups.get(service) else {
-                // Every instance waits for its look-up: keep the plan.
-                if !waiting.contains(service) {
-                    self.plans.remove(service);
-                }
+                self.plans.remove(service);
                 continue;
             };
             let inputs: Vec<InstanceInput> = instances
@@ -356,17 +281,9 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     }
 
     /// Looks up the job-spec checks of enabled instances of `dirty`
-    /// services that have none for their current registration,
-    /// concurrently, and waits for them: for all of them, or with
-    /// [`Reconciler::stream_lookups`] for new instances of planned services
-    /// only [`NEW_INSTANCE_PATIENCE`] (the rest arrive through
-    /// [`Reconciler::resolved`]).
+    /// services that have none for their current registration, concurrently.
     async fn resolve_checks(&mut self, dirty: &BTreeSet<ServiceKey>) {
         let now = Instant::now();
-        // Cloned up front, before any task is spawned: cloned one by one
-        // between spawns, the clones' small allocations interleave with the
-        // tasks' and fragment the heap (cold start at 10,000 instances:
-        // 72 MB RSS instead of 57).
         let wanted: Vec<Instance> = self
             .catalog
             .instances()
@@ -383,142 +300,38 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 .entry((i.namespace.clone(), i.job.clone()))
                 .or_default() += 1;
         }
-        // Must wait: changed registrations and services not planned yet.
-        let mut must = HashSet::new();
-        let mut may = HashSet::new();
-        for instance in &wanted {
-            let new_in_planned = self.patience.is_some()
-                && !self.lookups.contains_key(&instance.id)
-                && self.plans.contains_key(&key(instance));
-            if new_in_planned {
-                may.insert(instance.id.clone());
-            } else {
-                must.insert(instance.id.clone());
-            }
-        }
+        let mut tasks = tokio::task::JoinSet::new();
         for instance in wanted {
-            if self.in_flight.get(&instance.id) == Some(&instance.modify_index) {
-                continue;
-            }
-            self.in_flight
-                .insert(instance.id.clone(), instance.modify_index);
+            let checks = self.checks.clone();
             let siblings = of_job
                 .get(&(instance.namespace.clone(), instance.job.clone()))
                 .copied()
                 .unwrap_or(1);
-            let checks = self.checks.clone();
-            let id = instance.id.clone();
-            let handle = self.running.spawn(async move {
+            tasks.spawn(async move {
                 let lookup = checks.check_in_batch(&instance, siblings).await;
-                Answer { instance, lookup }
+                (instance, lookup)
             });
-            self.running_for.insert(handle.id(), id);
         }
-        // A lone new instance (one placement, the common case) is waited
-        // for: going on without it would cost a second pass and sync.
-        let deadline = self
-            .patience
-            .filter(|_| may.len() > 1)
-            .map(|p| Instant::now() + p);
-        loop {
-            let joined = if !must.is_empty() {
-                self.running.join_next_with_id().await
-            } else if !may.is_empty() {
-                let next = self.running.join_next_with_id();
-                match deadline {
-                    Some(at) => match tokio::time::timeout_at(at, next).await {
-                        Ok(joined) => joined,
-                        Err(_) => break,
-                    },
-                    None => next.await,
-                }
-            } else {
-                break;
-            };
-            // No task left: nothing more can arrive.
-            let Some(joined) = joined else { break };
-            let Some(id) = self.joined(joined, Some(dirty)) else {
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((instance, mut lookup)) = joined else {
                 continue;
             };
-            // Done unless a newer look-up of it runs.
-            if !self.in_flight.contains_key(&id) {
-                must.remove(&id);
-                may.remove(&id);
+            if let CheckLookup::Found(spec) = &mut lookup {
+                *spec = self.specs.intern(spec);
             }
+            let retry_at = match &lookup {
+                CheckLookup::Unavailable { retry_after, .. } => Some(Instant::now() + *retry_after),
+                _ => None,
+            };
+            self.lookups.insert(
+                instance.id.clone(),
+                Looked {
+                    modify_index: instance.modify_index,
+                    lookup,
+                    retry_at,
+                },
+            );
         }
-    }
-
-    /// Handles a finished look-up task; the ID of the instance it was for.
-    /// A task that panicked counts as an unavailable spec, asked again later.
-    fn joined(
-        &mut self,
-        joined: Result<(task::Id, Answer), task::JoinError>,
-        planning: Option<&BTreeSet<ServiceKey>>,
-    ) -> Option<String> {
-        let answer = match joined {
-            Ok((task, answer)) => {
-                self.running_for.remove(&task);
-                answer
-            }
-            Err(e) => {
-                let id = self.running_for.remove(&e.id())?;
-                tracing::error!(instance = %id, "a job-spec look-up failed: {e}");
-                let Some(instance) = self.catalog.get(&id).cloned() else {
-                    self.in_flight.remove(&id);
-                    return Some(id);
-                };
-                self.in_flight.insert(id.clone(), instance.modify_index);
-                Answer {
-                    instance,
-                    lookup: CheckLookup::Unavailable {
-                        reason: format!("the job-spec look-up failed: {e}"),
-                        retry_after: Duration::from_secs(1),
-                    },
-                }
-            }
-        };
-        let id = answer.instance.id.clone();
-        self.keep(answer, planning);
-        Some(id)
-    }
-
-    /// Marks a finished look-up's service dirty, unless the pass that plans
-    /// it (`planning`) is waiting for it, and keeps the look-up if the
-    /// catalog still holds the registration version it was for.
-    fn keep(&mut self, answer: Answer, planning: Option<&BTreeSet<ServiceKey>>) {
-        let Answer {
-            instance,
-            mut lookup,
-        } = answer;
-        if self.in_flight.get(&instance.id) == Some(&instance.modify_index) {
-            self.in_flight.remove(&instance.id);
-        }
-        let service = key(&instance);
-        if planning.is_none_or(|p| !p.contains(&service)) {
-            self.dirty.insert(service);
-        }
-        let current = self
-            .catalog
-            .get(&instance.id)
-            .is_some_and(|i| i.modify_index == instance.modify_index);
-        if !current {
-            return;
-        }
-        if let CheckLookup::Found(spec) = &mut lookup {
-            *spec = self.specs.intern(spec);
-        }
-        let retry_at = match &lookup {
-            CheckLookup::Unavailable { retry_after, .. } => Some(Instant::now() + *retry_after),
-            _ => None,
-        };
-        self.lookups.insert(
-            instance.id,
-            Looked {
-                modify_index: instance.modify_index,
-                lookup,
-                retry_at,
-            },
-        );
     }
 
     fn log_problems(&mut self) {
@@ -632,7 +445,3 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
 fn requeue(slot: &mut Option<Duration>, after: Duration) {
     *slot = Some(slot.map_or(after, |d| d.min(after)));
 }
-
-#[cfg(test)]
-#[path = "reconcile_tests.rs"]
-mod tests;

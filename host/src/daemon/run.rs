@@ -146,7 +146,6 @@ pub async fn run(
         checks,
         engine,
     } = build(&config).await?;
-    reconciler.stream_lookups();
     let readiness = Readiness::new(watcher.health());
     let (engine_cell, engine_now) = tokio::sync::watch::channel(engine);
     let metrics = Arc::new(Metrics::new(sources(
@@ -204,7 +203,6 @@ pub async fn run(
                     reconciler.apply(&change);
                 }
             }
-            resolved = reconciler.resolved() => reconciler.record(resolved),
             _ = resync.tick() => reconciler.mark_all_dirty(),
             () = tokio::time::sleep_until(wake_at), if requeue.is_some() => {}
             () = tokio::time::sleep_until(trim.due().unwrap_or(wake_at)), if trim.due().is_some() => {

@@ -38,8 +38,6 @@ pub(crate) struct FakeState {
     pub allocs: BTreeMap<(String, String), Vec<AllocStub>>,
     /// Full allocations by ID.
     pub full_allocs: BTreeMap<String, AllocStub>,
-    /// While set, allocation reads wait for a permit of this gate.
-    pub alloc_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// The fake client (clones share state).
@@ -62,14 +60,6 @@ impl FakeApi {
 
     fn record(&self, what: String) {
         self.state().calls.push((what, Instant::now()));
-    }
-
-    /// Waits at [`FakeState::alloc_gate`], if one is set.
-    async fn pass_alloc_gate(&self) {
-        let gate = self.state().alloc_gate.clone();
-        if let Some(gate) = gate {
-            let _ = gate.acquire().await;
-        }
     }
 }
 
@@ -167,7 +157,6 @@ impl Api for FakeApi {
 
     async fn job_allocations(&self, namespace: &str, id: &str) -> Result<Vec<AllocStub>> {
         self.record(format!("allocations {namespace}/{id}"));
-        self.pass_alloc_gate().await;
         let st = self.state();
         Ok(st
             .allocs
@@ -178,7 +167,6 @@ impl Api for FakeApi {
 
     async fn allocation(&self, _namespace: &str, id: &str) -> Result<AllocStub> {
         self.record(format!("allocation {id}"));
-        self.pass_alloc_gate().await;
         let st = self.state();
         st.full_allocs
             .get(id)
