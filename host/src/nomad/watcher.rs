@@ -213,7 +213,7 @@ impl<C: Api> ScopeLoop<C> {
                 // after, it could ask for an index a burst has already
                 // pushed out of Nomad's event buffer, and Nomad would
                 // silently start at the oldest event it still has.
-                let from = self.last_index.map_or(0, |last| last + 1);
+                let from = self.next_index();
                 match self.open(from).await {
                     Ok(body) => Step {
                         next: State::List { body, from },
@@ -318,6 +318,11 @@ impl<C: Api> ScopeLoop<C> {
         }
     }
 
+    /// The index to stream from: the one after the last seen (inclusive start).
+    fn next_index(&self) -> u64 {
+        self.last_index.map_or(0, |last| last + 1)
+    }
+
     /// Drops the resumed stream for a full re-list (which opens a new one).
     fn owed_relist(&mut self, changes: Vec<Change>) -> Step<C::Stream> {
         tracing::debug!(scope = %self.scope, "re-listing what the resumed stream may have missed");
@@ -393,12 +398,7 @@ impl<C: Api> ScopeLoop<C> {
         let ended = matches!(error, Error::StreamEnded { .. });
         let frames = stream.map_or(0, |s| s.frames);
         if ended && frames == 0 && self.relist_due.is_some() {
-            tracing::debug!(scope = %self.scope, error = %message, "the resumed stream ended at once; re-listing");
-            return Step {
-                next: State::Relist,
-                changes,
-                action: Action::Continue,
-            };
+            return self.owed_relist(changes);
         }
         if ended && frames > 0 {
             tracing::warn!(scope = %self.scope, error = %message, frames,
@@ -408,7 +408,7 @@ impl<C: Api> ScopeLoop<C> {
             self.board.update(self.key(), |h| h.connected = false);
             return Step {
                 next: State::Subscribe {
-                    from: self.last_index.map_or(0, |last| last + 1),
+                    from: self.next_index(),
                 },
                 changes,
                 action: Action::Continue,
