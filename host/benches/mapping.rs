@@ -4,8 +4,12 @@
 //!
 //! `cargo bench -p haproxy-nomad-connector --bench mapping`;
 //! `tests/bench/mapping-figures.sh` runs it and prints the ratios.
+//!
+//! With `MAPPING_CALLS=<built-in>:<count>[:native]` it skips criterion and
+//! makes that many calls, for `tests/bench/mapping-instructions.sh` to count
+//! instructions per call under callgrind (noise-free, unlike times).
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use haproxy_nomad_connector::haproxy::check::RenderContext;
 use haproxy_nomad_connector::mapping::{self, Engine, wasm};
 use hnc_core::builtin;
@@ -123,5 +127,41 @@ fn plugin_load(c: &mut Criterion) {
     group.finish();
 }
 
+/// `MAPPING_CALLS`: `count` calls of one built-in, wasm or native, then exit.
+fn counted_calls(spec: &str) {
+    let mut parts = spec.split(':');
+    let name = parts.next().unwrap_or_default();
+    let count: usize = parts
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("MAPPING_CALLS=<built-in>:<count>[:native]");
+    let native = parts.next() == Some("native");
+    let engine =
+        Engine::new(&mapping::Config::default(), RenderContext::default()).expect("built-ins");
+    let plugins = engine.plugins();
+    let builtin = builtin::ALL
+        .iter()
+        .find(|b| b.name == name)
+        .expect("a built-in name: http, tcp, grpc or script");
+    let (service, check, settings) = (service(), check(name), Vec::new());
+    for _ in 0..count {
+        if native {
+            // As in `warm_calls`: the native side copies its input too.
+            let (s, k) = (black_box(&service).clone(), black_box(&check).clone());
+            black_box((builtin.map)(&s, &k, &settings)).ok();
+        } else {
+            black_box(plugins[name].call(black_box(&service), black_box(&check), &settings)).ok();
+        }
+    }
+}
+
 criterion_group!(benches, warm_calls, plugin_load);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("MAPPING_CALLS") {
+        counted_calls(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
