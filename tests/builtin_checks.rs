@@ -251,11 +251,18 @@ async fn grpc_check_passes_serving_and_fails_not_serving() {
         &[
             ("serving", "UP", "L7OK"),
             ("not_serving", "DOWN", "L7STS"),
-            ("unknown", "DOWN", "L7TOUT"),
+            ("unknown", "DOWN", "L7STS"),
         ],
     )
     .await;
     assert!(rows.iter().all(|r| r["pxname"] == "be_grpc"));
+    // The unknown service fails on the server's error status, not by
+    // timeout, and HAProxy says why.
+    let unknown_row = rows.iter().find(|r| r["svname"] == "unknown").unwrap();
+    assert!(
+        unknown_row["last_chk"].contains("gRPC error status: unknown service"),
+        "{unknown_row:?}"
+    );
 
     // NOT_SERVING → SERVING flips the server UP.
     not_serving.set("greeter.Greeter", true).await;
@@ -265,7 +272,7 @@ async fn grpc_check_passes_serving_and_fails_not_serving() {
         &[
             ("serving", "UP", "L7OK"),
             ("not_serving", "UP", "L7OK"),
-            ("unknown", "DOWN", "L7TOUT"),
+            ("unknown", "DOWN", "L7STS"),
         ],
     )
     .await;

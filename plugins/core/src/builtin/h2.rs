@@ -66,8 +66,33 @@ pub fn health_check_request(service: &str, authority: &str, tls: bool) -> Result
 /// compressed, length 2, field 1 = 1.
 pub const SERVING_RESPONSE_HEX: &str = "00000000020801";
 
+// The regexes as literals, so that `ANSWER_HEX_REGEX` is built from them.
+macro_rules! any_response_hex_regex {
+    () => {
+        "0000000002080[0-9a-f]"
+    };
+}
+macro_rules! trailers_only_hex_regex {
+    () => {
+        "^(..)*?[0-9A-Fa-f]{6}01[0-9A-Fa-f][13579BDFbdf]00000001"
+    };
+}
+
 /// A regex over the hex of any `HealthCheckResponse` with a status field.
-pub const ANY_RESPONSE_HEX_REGEX: &str = "0000000002080[0-9a-f]";
+pub const ANY_RESPONSE_HEX_REGEX: &str = any_response_hex_regex!();
+
+/// A regex over the hex of the server's bytes: a HEADERS frame on stream 1
+/// that ends the stream. Before any message, that is a gRPC "trailers-only"
+/// answer, which is how servers answer an error status (NOT_FOUND for a
+/// service they do not know, UNIMPLEMENTED without the health service).
+/// `^(..)*?` keeps the match on byte boundaries; HAProxy prints the hex in
+/// capitals, so the classes take both cases.
+pub const TRAILERS_ONLY_HEX_REGEX: &str = trailers_only_hex_regex!();
+
+/// [`ANY_RESPONSE_HEX_REGEX`] or [`TRAILERS_ONLY_HEX_REGEX`]: the server has
+/// answered the call, with a message or with an error status.
+pub const ANSWER_HEX_REGEX: &str =
+    concat!(any_response_hex_regex!(), "|", trailers_only_hex_regex!());
 
 fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
@@ -143,6 +168,45 @@ mod tests {
         assert!(
             hex(&bytes).ends_with(&format!("000000000b0a09{}", hex(b"shop.Cart"))),
             "{tail}"
+        );
+    }
+
+    /// The hex HAProxy's `rbinary` runs on: capitals.
+    fn haproxy_hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
+    /// Whether (the server answered, with a response message).
+    fn answered(received: &[u8]) -> (bool, bool) {
+        let text = haproxy_hex(received);
+        let re = |r: &str| regex::Regex::new(r).unwrap().is_match(&text);
+        (re(ANSWER_HEX_REGEX), re(ANY_RESPONSE_HEX_REGEX))
+    }
+
+    #[test]
+    fn an_error_status_is_an_answer_without_a_response() {
+        let mut settings = Vec::new();
+        frame(&mut settings, FRAME_SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        // Trailers-only: HEADERS with END_STREAM | END_HEADERS on stream 1.
+        let mut error = settings.clone();
+        frame(&mut error, FRAME_HEADERS, 5, 1, b"\x88grpc-status5");
+        assert_eq!(answered(&error), (true, false));
+        // Response headers alone (no END_STREAM): not an answer yet.
+        let mut headers = settings.clone();
+        frame(&mut headers, FRAME_HEADERS, FLAG_END_HEADERS, 1, b"\x88");
+        assert_eq!(answered(&headers), (false, false));
+        // Then the SERVING message: an answer with a response.
+        let mut serving = headers.clone();
+        frame(&mut serving, FRAME_DATA, 0, 1, &[0, 0, 0, 0, 2, 8, 1]);
+        assert_eq!(answered(&serving), (true, true));
+        // The frame's hex one nibble off its byte boundaries is not a frame.
+        let shifted = [0x0a, 0xaa, 0xaa, 0xa0, 0x10, 0x50, 0x00, 0x00, 0x00, 0x10];
+        assert_eq!(answered(&shifted), (false, false));
+        let unaligned = TRAILERS_ONLY_HEX_REGEX.trim_start_matches("^(..)*?");
+        assert!(
+            regex::Regex::new(unaligned)
+                .unwrap()
+                .is_match(&haproxy_hex(&shifted))
         );
     }
 
