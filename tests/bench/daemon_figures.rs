@@ -64,16 +64,10 @@ impl Bench {
 
     fn start_connector(&mut self, drain_ms: u64) -> u32 {
         let d = self.haproxy.dir.path();
-        let config = format!(
-            r#"[nomad]
-address = "{nomad}"
-[haproxy]
-stats_socket = "{stats}"
-master_socket = "{master}"
-managed_config = "{managed}"
-state_file = "{state}"
-operator_configs = ["{operator}"]
-drain_grace_ms = {drain_ms}
+        let config = self.haproxy.connector_toml(
+            &format!("address = \"{}\"", self.sim.url()),
+            &format!(
+                r#"drain_grace_ms = {drain_ms}
 reload_delay_ms = 200
 [daemon]
 resync_interval_secs = 60
@@ -81,14 +75,9 @@ admin_listen = "127.0.0.1:{admin}"
 [log]
 level = "{log}"
 "#,
-            nomad = self.sim.url(),
-            stats = self.haproxy.stats_socket.display(),
-            master = self.haproxy.master_socket.display(),
-            managed = self.haproxy.managed_cfg.display(),
-            state = self.haproxy.state_file.display(),
-            operator = self.haproxy.operator_cfg.display(),
-            admin = free_port(),
-            log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+                admin = free_port(),
+                log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
         );
         let path = d.join("connector.toml");
         std::fs::write(&path, config).expect("config");

@@ -215,21 +215,10 @@ impl Connector {
     fn start(sim: &Sim, haproxy: &Haproxy, o: &Options) -> Result<Connector, String> {
         let d = haproxy.dir.path();
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let config = format!(
-            r#"[nomad]
-address = "{nomad}"
-[haproxy]
-stats_socket = "{stats}"
-master_socket = "{master}"
-managed_config = "{managed}"
-state_file = "{state}"
-host_map = "{hosts}"
-uri_map = "{uris}"
-domain_map_exact = "{exact}"
-domain_map_prefix = "{prefix}"
-domain_map_regex = "{regex}"
-operator_configs = ["{operator}"]
-drain_grace_ms = {drain}
+        let config = haproxy.connector_toml(
+            &format!("address = \"{}\"", sim.url()),
+            &format!(
+                r#"drain_grace_ms = {drain}
 reload_delay_ms = 500
 [daemon]
 resync_interval_secs = {resync}
@@ -237,19 +226,9 @@ admin_listen = "{admin}"
 [log]
 level = "warn"
 "#,
-            nomad = sim.url(),
-            stats = haproxy.stats_socket.display(),
-            master = haproxy.master_socket.display(),
-            managed = haproxy.managed_cfg.display(),
-            state = haproxy.state_file.display(),
-            hosts = haproxy.host_map.display(),
-            uris = haproxy.uri_map.display(),
-            exact = haproxy.domain_map_exact.display(),
-            prefix = haproxy.domain_map_prefix.display(),
-            regex = haproxy.domain_map_regex.display(),
-            operator = haproxy.operator_cfg.display(),
-            drain = o.drain_ms,
-            resync = o.resync_secs,
+                drain = o.drain_ms,
+                resync = o.resync_secs,
+            ),
         );
         let path = d.join("connector.toml");
         std::fs::write(&path, config).map_err(|e| format!("writing the config: {e}"))?;

@@ -129,33 +129,16 @@ async fn demo(once: bool) -> anyhow::Result<ExitCode> {
 /// The connector's config for the demo world.
 fn write_config(haproxy: &Haproxy, sim: &Sim, admin: u16) -> anyhow::Result<PathBuf> {
     let d = haproxy.dir.path();
-    let text = format!(
-        r#"[nomad]
-address = "{nomad}"
-namespaces = ["*"]
-
-[haproxy]
-stats_socket = "{stats}"
-master_socket = "{master}"
-managed_config = "{managed}"
-state_file = "{state}"
-host_map = "{hosts}"
-uri_map = "{uris}"
-operator_configs = ["{operator}"]
-reload_delay_ms = 200
+    let text = haproxy.connector_toml(
+        &format!("address = \"{}\"\nnamespaces = [\"*\"]", sim.url()),
+        &format!(
+            r#"reload_delay_ms = 200
 
 [daemon]
 resync_interval_secs = 10
 admin_listen = "127.0.0.1:{admin}"
-"#,
-        nomad = sim.url(),
-        stats = haproxy.stats_socket.display(),
-        master = haproxy.master_socket.display(),
-        managed = haproxy.managed_cfg.display(),
-        state = haproxy.state_file.display(),
-        hosts = haproxy.host_map.display(),
-        uris = d.join("uris.map").display(),
-        operator = haproxy.operator_cfg.display(),
+"#
+        ),
     );
     let path = d.join("connector.toml");
     std::fs::write(&path, text)?;

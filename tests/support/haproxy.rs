@@ -222,26 +222,43 @@ impl Haproxy {
             .map(|(code, _)| code)
     }
 
+    /// A connector config (TOML) for this HAProxy: `[nomad]` holding the
+    /// `nomad` keys, then `[haproxy]` with every socket, file and map of this
+    /// HAProxy, then `extra` (more `[haproxy]` keys first, then other tables).
+    pub fn connector_toml(&self, nomad: &str, extra: &str) -> String {
+        format!(
+            r#"[nomad]
+{nomad}
+
+[haproxy]
+stats_socket = "{stats}"
+master_socket = "{master}"
+managed_config = "{managed}"
+state_file = "{state}"
+host_map = "{hosts}"
+uri_map = "{uris}"
+domain_map_exact = "{exact}"
+domain_map_prefix = "{prefix}"
+domain_map_regex = "{regex}"
+operator_configs = ["{operator}"]
+{extra}"#,
+            stats = self.stats_socket.display(),
+            master = self.master_socket.display(),
+            managed = self.managed_cfg.display(),
+            state = self.state_file.display(),
+            hosts = self.host_map.display(),
+            uris = self.uri_map.display(),
+            exact = self.domain_map_exact.display(),
+            prefix = self.domain_map_prefix.display(),
+            regex = self.domain_map_regex.display(),
+            operator = self.operator_cfg.display(),
+        )
+    }
+
     /// `show stat` rows of servers (not FRONTEND/BACKEND lines).
     pub async fn stat(&self) -> Vec<StatRow> {
-        let csv = self.cmd("show stat").await;
-        let mut lines = csv.lines();
-        let header: Vec<String> = lines
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("# ")
-            .split(',')
-            .map(String::from)
-            .collect();
-        lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                header
-                    .iter()
-                    .cloned()
-                    .zip(l.split(',').map(String::from))
-                    .collect::<StatRow>()
-            })
+        table(&self.cmd("show stat").await, csv_fields)
+            .into_iter()
             .filter(|r| !matches!(r["svname"].as_str(), "FRONTEND" | "BACKEND"))
             .collect()
     }
@@ -267,24 +284,9 @@ impl Haproxy {
     /// `show servers state` rows of a backend, by column name.
     pub async fn servers_state(&self, backend: &str) -> Vec<StatRow> {
         let text = self.cmd(&format!("show servers state {backend}")).await;
-        let mut lines = text.lines().skip(1);
-        let header: Vec<String> = lines
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("# ")
-            .split(' ')
-            .map(String::from)
-            .collect();
-        lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                header
-                    .iter()
-                    .cloned()
-                    .zip(l.split(' ').map(String::from))
-                    .collect()
-            })
-            .collect()
+        // The first line is the format version; the header follows.
+        let text = text.split_once('\n').map_or("", |(_, rest)| rest);
+        table(text, |l| l.split(' ').map(String::from).collect())
     }
 
     /// The names of the backends HAProxy runs (`show backend`).
@@ -415,4 +417,64 @@ pub async fn send(socket: &Path, command: &str) -> std::io::Result<String> {
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "socket timed out"))?
+}
+
+/// Rows of a `# `-headed table, by column name, split by `fields`.
+fn table(text: &str, fields: impl Fn(&str) -> Vec<String>) -> Vec<StatRow> {
+    let mut lines = text.lines();
+    let header = fields(lines.next().unwrap_or_default().trim_start_matches("# "));
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| header.iter().cloned().zip(fields(l)).collect())
+        .collect()
+}
+
+/// The fields of one line of HAProxy's CSV: a field with a comma (a check
+/// comment, say) comes in double quotes, with `""` for a quote.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        let field = fields.last_mut().expect("one field at least");
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(String::new()),
+            c => field.push(c),
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_keep_quoted_commas() {
+        assert_eq!(
+            csv_fields(r#"be,s1,"did not match, at step 4","say ""hi""",,UP"#),
+            [
+                "be",
+                "s1",
+                "did not match, at step 4",
+                r#"say "hi""#,
+                "",
+                "UP"
+            ]
+        );
+    }
+
+    #[test]
+    fn table_rows_are_keyed_by_the_header() {
+        let rows = table("# pxname svname\nbe s1\n\nbe s2\n", |l| {
+            l.split(' ').map(String::from).collect()
+        });
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1]["svname"], "s2");
+    }
 }
