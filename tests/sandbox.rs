@@ -340,3 +340,26 @@ async fn engine_serves_concurrent_tasks_while_a_plugin_traps() {
         Some(&traps)
     );
 }
+
+#[test]
+fn a_call_reports_the_fuel_it_burned() {
+    let limits = Limits {
+        fuel: 2_000_000,
+        ..Limits::default()
+    };
+    // A built-in burns some fuel, far from the budget, and the same again
+    // on the next (warm) call.
+    let built_ins = builtins(limits);
+    let http = built_ins.plugins()["http"];
+    let (web, check) = (service("web", &[]), http_check("/health"));
+    let (plan, fuel) = http.call_metered(&web, &check, &Vec::new());
+    assert!(plan.is_ok());
+    assert!((1_000..200_000).contains(&fuel), "{fuel}");
+    assert_eq!(http.call_metered(&web, &check, &Vec::new()).1, fuel);
+    // An endless loop burns the whole budget.
+    let (spinning, _dir) = engine(Hostility::Spin, limits);
+    let hostile = spinning.plugins()["http"];
+    let (spun, fuel) = hostile.call_metered(&service("x-spin", &[]), &check, &Vec::new());
+    assert!(matches!(spun, Err(CallError::Timeout(_))), "{spun:?}");
+    assert_eq!(fuel, 2_000_000);
+}

@@ -10,7 +10,7 @@ use super::error::{CallError, LoadError};
 use super::plugin::Plugin;
 use super::stats::{Snapshot, Stats};
 use super::tags::CheckTags;
-use super::{builtin, wasm};
+use super::{builtin, sample, wasm};
 use crate::haproxy::check::{RenderContext, RenderedCheck, render};
 use hnc_core::builtin::tcp;
 use hnc_core::model::{CheckPlan, NomadCheck, ServiceContext, Settings};
@@ -351,22 +351,7 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
 
 /// Maps a canonical check of `check_type` so that bad settings fail at start.
 fn trial(plugin: &Plugin, check_type: &str, settings: &Settings) -> Result<(), Error> {
-    let service = ServiceContext {
-        name: "trial".into(),
-        namespace: "default".into(),
-        provider: "nomad".into(),
-        address: "127.0.0.1".into(),
-        port: 8080,
-        ..ServiceContext::default()
-    };
-    let check = NomadCheck {
-        name: "trial".into(),
-        check_type: check_type.into(),
-        path: "/health".into(),
-        interval_ms: 10_000,
-        timeout_ms: 2_000,
-        ..NomadCheck::default()
-    };
+    let (service, check) = (sample::service(), sample::check(check_type));
     plugin
         .call(&service, &check, settings)
         .map(drop)

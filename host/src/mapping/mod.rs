@@ -12,6 +12,7 @@ mod engine;
 pub mod error;
 pub mod limits;
 mod plugin;
+pub mod sample;
 pub mod stats;
 pub mod tags;
 pub mod wasm;

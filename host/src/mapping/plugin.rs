@@ -131,10 +131,54 @@ impl Plugin {
         check: &NomadCheck,
         settings: &Settings,
     ) -> Result<CheckPlan, CallError> {
+        self.call_metered(service, check, settings).0
+    }
+
+    /// As [`Plugin::call`], with the fuel the call burned (the whole
+    /// budget when it ran out; instantiating a new instance not included).
+    pub fn call_metered(
+        &self,
+        service: &ServiceContext,
+        check: &NomadCheck,
+        settings: &Settings,
+    ) -> (Result<CheckPlan, CallError>, u64) {
         let mut warm = match self.pool.lock().ok().and_then(|mut p| p.pop()) {
             Some(warm) => warm,
-            None => self.instantiate()?,
+            None => match self.instantiate() {
+                Ok(warm) => warm,
+                Err(e) => return (Err(e), 0),
+            },
         };
+        let called = self.call_warm(&mut warm, service, check, settings);
+        let burned = self
+            .limits
+            .fuel
+            .saturating_sub(warm.store.get_fuel().unwrap_or(0));
+        let outcome = match called {
+            // The plugin answered (a plan, or an answer the host refuses):
+            // the instance is sound and goes back to the pool.
+            Ok(outcome) => {
+                if let Ok(mut pool) = self.pool.lock()
+                    && pool.len() < self.limits.warm_instances
+                {
+                    pool.push(warm);
+                }
+                outcome
+            }
+            Err(e) => Err(e),
+        };
+        (outcome, burned)
+    }
+
+    /// One call on a warm instance; the outer error means the instance
+    /// failed (a trap, a limit, an answer that could not be read).
+    fn call_warm(
+        &self,
+        warm: &mut Warm,
+        service: &ServiceContext,
+        check: &NomadCheck,
+        settings: &Settings,
+    ) -> Result<Result<CheckPlan, CallError>, CallError> {
         warm.store.data_mut().logs_left = self.limits.log_lines_per_call;
         warm.store
             .set_fuel(self.limits.fuel)
@@ -147,17 +191,17 @@ impl Plugin {
             bindings::check_to_wit(check, &headers, &borrowed),
             &borrowed.settings,
         );
-        let outcome = match result {
-            Err(e) => return Err(self.classify(e, Stage::Call)),
-            Ok(Err(refusal)) if refusal.len() > self.limits.output_bytes => {
+        let answer = result.map_err(|e| self.classify(e, Stage::Call))?;
+        Ok(match answer {
+            Err(refusal) if refusal.len() > self.limits.output_bytes => {
                 Err(CallError::InvalidOutput(format!(
                     "refusal of {} bytes is over the cap of {} bytes",
                     refusal.len(),
                     self.limits.output_bytes
                 )))
             }
-            Ok(Err(refusal)) => Err(CallError::Rejected(sanitize(&refusal, MAX_MESSAGE))),
-            Ok(Ok(plan)) => {
+            Err(refusal) => Err(CallError::Rejected(sanitize(&refusal, MAX_MESSAGE))),
+            Ok(plan) => {
                 let size = bindings::plan_size(&plan);
                 if size > self.limits.output_bytes {
                     Err(CallError::InvalidOutput(format!(
@@ -168,13 +212,7 @@ impl Plugin {
                     Ok(bindings::plan_from_wit(plan))
                 }
             }
-        };
-        if let Ok(mut pool) = self.pool.lock()
-            && pool.len() < self.limits.warm_instances
-        {
-            pool.push(warm);
-        }
-        outcome
+        })
     }
 
     fn instantiate(&self) -> Result<Warm, CallError> {
