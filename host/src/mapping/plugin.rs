@@ -131,7 +131,9 @@ impl Plugin {
         check: &NomadCheck,
         settings: &Settings,
     ) -> Result<CheckPlan, CallError> {
-        self.call_metered(service, check, settings).0
+        let mut warm = self.check_out()?;
+        let called = self.call_warm(&mut warm, service, check, settings);
+        self.check_in(warm, called)
     }
 
     /// As [`Plugin::call`], with the fuel the call burned (the whole
@@ -142,32 +144,40 @@ impl Plugin {
         check: &NomadCheck,
         settings: &Settings,
     ) -> (Result<CheckPlan, CallError>, u64) {
-        let mut warm = match self.pool.lock().ok().and_then(|mut p| p.pop()) {
-            Some(warm) => warm,
-            None => match self.instantiate() {
-                Ok(warm) => warm,
-                Err(e) => return (Err(e), 0),
-            },
+        let mut warm = match self.check_out() {
+            Ok(warm) => warm,
+            Err(e) => return (Err(e), 0),
         };
         let called = self.call_warm(&mut warm, service, check, settings);
         let burned = self
             .limits
             .fuel
             .saturating_sub(warm.store.get_fuel().unwrap_or(0));
-        let outcome = match called {
-            // The plugin answered (a plan, or an answer the host refuses):
-            // the instance is sound and goes back to the pool.
-            Ok(outcome) => {
-                if let Ok(mut pool) = self.pool.lock()
-                    && pool.len() < self.limits.warm_instances
-                {
-                    pool.push(warm);
-                }
-                outcome
-            }
-            Err(e) => Err(e),
-        };
-        (outcome, burned)
+        (self.check_in(warm, called), burned)
+    }
+
+    /// A warm instance from the pool, or a new one.
+    fn check_out(&self) -> Result<Warm, CallError> {
+        match self.pool.lock().ok().and_then(|mut p| p.pop()) {
+            Some(warm) => Ok(warm),
+            None => self.instantiate(),
+        }
+    }
+
+    /// Puts the instance back in the pool if the plugin answered (a plan, or
+    /// an answer the host refuses); one that failed is dropped.
+    fn check_in(
+        &self,
+        warm: Warm,
+        called: Result<Result<CheckPlan, CallError>, CallError>,
+    ) -> Result<CheckPlan, CallError> {
+        let outcome = called?;
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < self.limits.warm_instances
+        {
+            pool.push(warm);
+        }
+        outcome
     }
 
     /// One call on a warm instance; the outer error means the instance
