@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod durable;
 pub mod haproxy;
 pub mod logging;
 pub mod mapping;

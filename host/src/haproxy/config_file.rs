@@ -1,4 +1,4 @@
-//! The managed config file (render and read back), the map files, and atomic writes.
+//! The managed config file (render and read back), the map files, and their durable writes.
 
 use super::error::{Error, Result};
 use super::ledger::{OwnedBackend, OwnedServer};
@@ -135,23 +135,31 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.{suffix}"))
 }
 
-/// Writes a file atomically: a temporary sibling, flushed, then renamed.
+/// Writes a managed file atomically and durably ([`crate::durable::write`]):
+/// on any error the old file stays.
 ///
 /// # Errors
-/// [`Error::WriteFailed`] naming the file.
+/// [`Error::WriteFailed`] naming the file and the cause.
 pub async fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    let failed = |source| Error::WriteFailed {
-        path: path.into(),
-        source,
-    };
-    let tmp = sibling(path, &format!("tmp{}", std::process::id()));
-    let mut file = tokio::fs::File::create(&tmp).await.map_err(failed)?;
-    tokio::io::AsyncWriteExt::write_all(&mut file, contents.as_bytes())
+    crate::durable::write_async(path, contents.as_bytes().to_vec())
         .await
-        .map_err(failed)?;
-    file.sync_all().await.map_err(failed)?;
-    drop(file);
-    tokio::fs::rename(&tmp, path).await.map_err(failed)
+        .map_err(|source| Error::WriteFailed {
+            path: path.into(),
+            source,
+        })
+}
+
+/// Renames a file written with [`write_atomic`] over `to`, durably.
+///
+/// # Errors
+/// [`Error::WriteFailed`] naming `to` and the cause.
+pub async fn rename_durably(from: &Path, to: &Path) -> Result<()> {
+    crate::durable::rename_async(from, to)
+        .await
+        .map_err(|source| Error::WriteFailed {
+            path: to.into(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -44,8 +44,8 @@ pub fn cache_path(engine: &wasmtime::Engine, dir: &Path, bytes: &[u8]) -> PathBu
 
 /// Compiles a component, through the cache when one is configured.
 ///
-/// A cache that cannot be read or written is skipped with a debug log: it
-/// only saves time.
+/// A cache that cannot be read is skipped with a debug log, one that cannot
+/// be written with a warning: it only saves time.
 ///
 /// # Errors
 /// The bytes are not a valid component.
@@ -71,8 +71,10 @@ pub fn compile(
         }
     }
     let compiled = precompile(bytes)?;
-    if let Err(e) = write_atomically(&path, &compiled) {
-        tracing::debug!(path = %path.display(), "cannot cache compiled plugin: {e}");
+    if let Err(e) = cache(&path, &compiled) {
+        // Not fatal (the plugin is compiled and runs), but the next start
+        // compiles it again: a full or read-only cache_dir shows here.
+        tracing::warn!(file = %path.display(), error = %e, "cannot cache a compiled plugin");
     }
     load(engine, &compiled)
 }
@@ -90,11 +92,11 @@ fn load(engine: &wasmtime::Engine, compiled: &[u8]) -> wasmtime::Result<Componen
     unsafe { Component::deserialize(engine, compiled) }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a compiled artifact into the cache, durably: a torn artifact is
+/// never left under a name a later start would load.
+fn cache(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    crate::durable::write(path, bytes)
 }
