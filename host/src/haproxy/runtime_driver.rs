@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 mod batch;
+mod files;
 mod reconfigure;
 
 /// How soon a failed server change is tried again.
@@ -402,7 +403,13 @@ impl Driver for RuntimeDriver {
                 Err(Error::ValidationFailed { alerts, kept_at }) => {
                     report.reload = ReloadOutcome::Rejected { alerts, kept_at };
                 }
-                Err(e @ (Error::ReloadFailed { .. } | Error::ManagedFileNotLoaded { .. })) => {
+                // A file that cannot be written (already logged and
+                // counted) holds back the reload, not the server changes.
+                Err(
+                    e @ (Error::ReloadFailed { .. }
+                    | Error::ManagedFileNotLoaded { .. }
+                    | Error::WriteFailed { .. }),
+                ) => {
                     tracing::error!(error = %e, "haproxy reload failed");
                     report.reload = ReloadOutcome::Failed {
                         reason: e.to_string(),
@@ -430,14 +437,15 @@ impl Driver for RuntimeDriver {
                 PERSIST_EVERY.saturating_sub(at.elapsed())
             });
             if reloaded || wait.is_zero() {
-                self.persist(&mut st).await?;
+                files::tolerate(self.persist(&mut st).await, &mut report)?;
             } else {
                 st.unpersisted = true;
                 report.requeue(wait);
             }
         } else if let Some(dump) = st.dump.take() {
             let shards = state_files::contents(&dump, &st.ledger.dynamic);
-            self.write_states(&mut st.state_signatures, shards).await?;
+            let written = self.write_states(&mut st.state_signatures, shards).await;
+            files::tolerate(written, &mut report)?;
             st.state_checked = Instant::now();
         }
         st.dump = None;

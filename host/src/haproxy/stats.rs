@@ -1,6 +1,7 @@
-//! Counters of the HAProxy driver: reloads, validations, batches, changes.
+//! Counters of the HAProxy driver: reloads, validations, batches, changes, file writes.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// The driver's counters.
@@ -34,6 +35,13 @@ pub struct Snapshot {
     pub domains_failed: BTreeMap<&'static str, u64>,
     /// Refusals reported (from the plan or from HAProxy).
     pub refusals: u64,
+    /// Failed writes of the connector's files, by file: `config` (the
+    /// managed config), `candidate` (a render for `haproxy -c`), `map`,
+    /// `state` (a server-state shard).
+    pub writes_failed: BTreeMap<&'static str, u64>,
+    /// The files whose last write failed, with the cause; each keeps its
+    /// old contents until a write succeeds.
+    pub unwritten: BTreeMap<PathBuf, String>,
 }
 
 impl Stats {

@@ -158,12 +158,12 @@ impl RuntimeDriver {
     /// domain map HAProxy has not loaded keeps its file. Records when, so
     /// that the next writes wait their turn.
     pub(super) async fn persist(&self, st: &mut State) -> Result<()> {
+        // Set until every file is written: a failed write is retried by
+        // the next apply even when nothing else changes.
+        st.unpersisted = true;
         let managed = &self.config.managed_config;
-        write_atomic(
-            managed,
-            &config_file::render(&st.ledger.dynamic, &self.state_file),
-        )
-        .await?;
+        let text = config_file::render(&st.ledger.dynamic, &self.state_file);
+        self.write("config", managed, &text).await?;
         self.write_maps(&st.ledger).await?;
         let shows: Vec<String> = self.domain_maps.iter().map(|m| m.show()).collect();
         let mut dumps = vec!["show servers state"];
@@ -179,7 +179,7 @@ impl RuntimeDriver {
         self.write_states(&mut st.state_signatures, shards).await?;
         for (map, reply) in self.domain_maps.iter().zip(maps) {
             if let Some(entries) = parse_show_map(reply)? {
-                write_atomic(&map.path, &map_file(&entries)).await?;
+                self.write("map", &map.path, &map_file(&entries)).await?;
             }
         }
         let now = Instant::now();
@@ -204,25 +204,32 @@ impl RuntimeDriver {
                 continue;
             }
             let path = state_files::path(&self.config.state_file, n);
-            writes.spawn(async move { write_atomic(&path, &text).await.map(|()| (n, signature)) });
+            writes.spawn(async move {
+                let written = write_atomic(&path, &text).await;
+                (n, signature, path, written)
+            });
         }
-        while let Some(written) = writes.join_next().await {
-            let (n, signature) = written.map_err(|e| Error::WriteFailed {
+        let mut failed = None;
+        while let Some(joined) = writes.join_next().await {
+            let (n, signature, path, written) = joined.map_err(|e| Error::WriteFailed {
                 path: self.config.state_file.clone(),
                 source: std::io::Error::other(e),
-            })??;
-            signatures[n] = signature;
+            })?;
+            match self.record_write("state", &path, written) {
+                Ok(()) => signatures[n] = signature,
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Rewrites the configured map files from `ledger`.
     pub(super) async fn write_maps(&self, ledger: &Ledger) -> Result<()> {
         if let Some(map) = &self.config.host_map {
-            write_atomic(map, &ledger.host_map()).await?;
+            self.write("map", map, &ledger.host_map()).await?;
         }
         if let Some(map) = &self.config.uri_map {
-            write_atomic(map, &ledger.uri_map()).await?;
+            self.write("map", map, &ledger.uri_map()).await?;
         }
         Ok(())
     }

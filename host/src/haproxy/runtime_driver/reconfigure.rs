@@ -2,7 +2,7 @@
 
 use super::{RuntimeDriver, State};
 use crate::haproxy::actual::{parse_backends, parse_servers_state};
-use crate::haproxy::config_file::{self, sibling, write_atomic};
+use crate::haproxy::config_file::{self, sibling};
 use crate::haproxy::driver::HeldBack;
 use crate::haproxy::error::{Error, Result};
 use crate::haproxy::reload::{self, Reloaded};
@@ -96,7 +96,7 @@ impl RuntimeDriver {
         }
         let managed = &self.config.managed_config;
         let candidate = sibling(managed, "candidate");
-        write_atomic(&candidate, &text).await?;
+        self.write("candidate", &candidate, &text).await?;
         let checked = validate::check(
             &self.config.haproxy_bin,
             &self.config.operator_configs,
@@ -133,12 +133,7 @@ impl RuntimeDriver {
         let ids = proxy_ids::predict(stat, &st.ledger.dynamic, &next.dynamic);
         let shards = state_files::for_reload(dump, &next.dynamic, &ids);
         self.write_states(&mut st.state_signatures, shards).await?;
-        tokio::fs::rename(&candidate, managed)
-            .await
-            .map_err(|source| Error::WriteFailed {
-                path: managed.clone(),
-                source,
-            })?;
+        self.install(&candidate, managed).await?;
         self.write_maps(&next).await?;
         let prepared = started.elapsed();
         let reloaded = match reload::reload(
@@ -151,11 +146,8 @@ impl RuntimeDriver {
             Ok(r) => r,
             Err(e) => {
                 // HAProxy still runs the old config: so must the file.
-                write_atomic(
-                    managed,
-                    &config_file::render(&st.ledger.dynamic, &self.state_file),
-                )
-                .await?;
+                let old = config_file::render(&st.ledger.dynamic, &self.state_file);
+                self.write("config", managed, &old).await?;
                 self.stats.update(|s| s.reloads_failed += 1);
                 return Err(e);
             }
