@@ -219,6 +219,7 @@ pub async fn run(
             started.elapsed(),
             ApplyOutcome::of(&result.as_ref().map(|o| o.report.clone())),
         );
+        readiness.files_unwritten(driver.stats().unwritten);
         match result {
             Ok(outcome) => {
                 readiness.haproxy_ok();

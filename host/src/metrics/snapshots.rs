@@ -84,8 +84,8 @@ impl Collector for Snapshots {
 }
 
 const READY: &str = "1 when /readyz answers 200: the first full sync is done, every Nomad \
-    event stream is connected and HAProxy answered the last sync; 0 otherwise (GET /readyz \
-    tells why).";
+    event stream is connected, HAProxy answered the last sync and every file the connector \
+    owns was written; 0 otherwise (GET /readyz tells why).";
 
 fn nomad(enc: &mut DescriptorEncoder, scopes: &BTreeMap<String, Health>) -> fmt::Result {
     let by_scope = |f: fn(&Health) -> u64| {
@@ -277,8 +277,31 @@ fn driver(enc: &mut DescriptorEncoder, s: &DriverStats) -> fmt::Result {
         "Changes refused by the connector's validation or by HAProxy (counted on every apply \
          while they stand; the log names the service).",
         s.refusals,
+    )?;
+    let failed = FILES.map(|file| {
+        let n = s.writes_failed.get(file).copied().unwrap_or(0);
+        ([("file", file)], n)
+    });
+    family(
+        enc,
+        "hnc_file_write_errors",
+        MetricType::Counter,
+        "Failed writes of the connector's files (no space, quota, permission, I/O error), by \
+         file: config, candidate (a render for haproxy -c), map, state. The old file stays; \
+         the log names file and cause, /readyz fails until a write succeeds.",
+        failed,
+    )?;
+    single(
+        enc,
+        "hnc_files_unwritten",
+        MetricType::Gauge,
+        "The connector's files whose last write failed (they keep their old contents).",
+        s.unwritten.len() as u64,
     )
 }
+
+/// The `file` label values of `hnc_file_write_errors`, all exported from the start.
+const FILES: [&str; 4] = ["config", "candidate", "map", "state"];
 
 /// One family with labels.
 fn family<L: EncodeLabelSet>(
@@ -406,6 +429,10 @@ mod tests {
         };
         driver.applied.insert("add", 5);
         driver.failed.insert("add", 1);
+        driver.writes_failed.insert("state", 2);
+        driver
+            .unwritten
+            .insert("/var/lib/h.state.07".into(), "No space left on device".into());
         let checks = ChecksStats {
             lookups: 100,
             spec_fetches: 2,
@@ -426,6 +453,9 @@ mod tests {
             "hnc_haproxy_server_changes_total{verb=\"add\",result=\"applied\"} 5",
             "hnc_haproxy_server_changes_total{verb=\"add\",result=\"failed\"} 1",
             "hnc_haproxy_refusals_total 1",
+            "hnc_file_write_errors_total{file=\"state\"} 2",
+            "hnc_file_write_errors_total{file=\"config\"} 0",
+            "hnc_files_unwritten 1",
             "hnc_job_spec_lookups_total 100",
             "hnc_job_spec_fetches_total{kind=\"job\"} 2",
             "hnc_job_spec_fetches_total{kind=\"job_allocations\"} 3",

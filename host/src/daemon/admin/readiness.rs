@@ -1,8 +1,11 @@
 //! Readiness for `/readyz`: the first full sync is done, Nomad's event
-//! streams are connected, and HAProxy answered the last sync.
+//! streams are connected, HAProxy answered the last sync, and every file
+//! the connector owns was written.
 
 use crate::nomad::{Health, HealthWatch};
+use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -19,7 +22,8 @@ pub struct NotReady {
 ///
 /// # Guarantees
 /// Ready exactly when [`Readiness::first_sync_done`] was called, every Nomad
-/// scope's event stream is connected, and the last sync reached HAProxy.
+/// scope's event stream is connected, the last sync reached HAProxy, and
+/// no file is listed by [`Readiness::files_unwritten`].
 #[derive(Debug, Clone)]
 pub struct Readiness {
     nomad: HealthWatch,
@@ -31,6 +35,8 @@ struct State {
     first_sync: bool,
     /// Set while syncs fail to reach HAProxy: since when, and the last error.
     haproxy_failing: Option<(Instant, String)>,
+    /// The files whose last write failed, with the cause.
+    unwritten: BTreeMap<PathBuf, String>,
 }
 
 impl Readiness {
@@ -67,15 +73,21 @@ impl Readiness {
         st.haproxy_failing = Some((since, error.to_string()));
     }
 
+    /// The files whose last write failed (`haproxy::Snapshot::unwritten`):
+    /// HAProxy would load their old contents after a reload or restart.
+    pub fn files_unwritten(&self, files: BTreeMap<PathBuf, String>) {
+        self.lock().unwritten = files;
+    }
+
     /// Ready, or every reason why not.
     ///
     /// # Errors
     /// [`NotReady`] naming each failing condition.
     pub fn check(&self) -> Result<(), NotReady> {
         let mut reasons = Vec::new();
-        let (first_sync, haproxy) = {
+        let (first_sync, haproxy, unwritten) = {
             let st = self.lock();
-            (st.first_sync, st.haproxy_failing.clone())
+            (st.first_sync, st.haproxy_failing.clone(), st.unwritten.clone())
         };
         if !first_sync {
             reasons.push(
@@ -96,6 +108,9 @@ impl Readiness {
                 "HAProxy did not answer the last sync (failing for {}): {error}",
                 secs(since.elapsed())
             ));
+        }
+        if !unwritten.is_empty() {
+            reasons.push(unwritten_reason(&unwritten));
         }
         if reasons.is_empty() {
             Ok(())
@@ -124,6 +139,23 @@ fn disconnected(scope: &str, h: &Health) -> String {
         .as_deref()
         .unwrap_or("no error yet (listing or connecting)");
     format!("nomad event stream for scope {scope:?} disconnected{quiet}: {error}")
+}
+
+/// The first three files with their causes, then how many more.
+fn unwritten_reason(files: &BTreeMap<PathBuf, String>) -> String {
+    let mut named: Vec<String> = files
+        .iter()
+        .take(3)
+        .map(|(path, cause)| format!("{}: {cause}", path.display()))
+        .collect();
+    if files.len() > 3 {
+        named.push(format!("and {} more", files.len() - 3));
+    }
+    format!(
+        "{} file(s) the connector owns could not be written (they keep their old contents): {}",
+        files.len(),
+        named.join(", ")
+    )
 }
 
 fn secs(d: Duration) -> String {
@@ -187,6 +219,28 @@ mod tests {
               connect /run/haproxy/admin.sock: Connection refused"]
         );
         r.haproxy_ok();
+        assert!(r.is_ready());
+    }
+
+    #[test]
+    fn unwritten_files_make_it_not_ready_with_file_and_cause_until_written() {
+        let (board, watch) = HealthWatch::test_board(&["*"]);
+        board.update("*", |h| h.connected = true);
+        let r = Readiness::new(watch);
+        r.first_sync_done();
+        let full = "No space left on device (os error 28)";
+        let files = (0..5)
+            .map(|n| (PathBuf::from(format!("/var/lib/h.state.0{n}")), full.to_string()))
+            .collect();
+        r.files_unwritten(files);
+        assert_eq!(
+            r.check().unwrap_err().reasons,
+            ["5 file(s) the connector owns could not be written (they keep their old \
+              contents): /var/lib/h.state.00: No space left on device (os error 28), \
+              /var/lib/h.state.01: No space left on device (os error 28), \
+              /var/lib/h.state.02: No space left on device (os error 28), and 2 more"]
+        );
+        r.files_unwritten(BTreeMap::new());
         assert!(r.is_ready());
     }
 
