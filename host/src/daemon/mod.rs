@@ -9,11 +9,13 @@
 
 pub mod admin;
 mod interner;
+pub mod lock;
 mod mapped_cache;
 mod prefetch;
 pub mod reconcile;
 mod run;
 mod trim;
 
+pub use lock::Lock;
 pub use reconcile::{Outcome, Reconciler};
 pub use run::{Control, Error, run, snapshot};

@@ -41,6 +41,9 @@ pub enum Error {
     /// The admin listener could not start.
     #[error(transparent)]
     Admin(#[from] admin::Error),
+    /// Another connector drives this HAProxy, or its lock cannot be taken.
+    #[error(transparent)]
+    Locked(#[from] super::lock::Error),
     /// Nomad could not be listed in time (for one-shot commands).
     #[error("nomad could not be listed within {seconds} s: {reason}")]
     NomadUnavailable {
@@ -132,12 +135,17 @@ const RETRY_SYNC: Duration = Duration::from_secs(1);
 /// `config_path` is re-read on [`Control::Reload`].
 ///
 /// # Errors
-/// A part cannot start: plugins, Nomad settings, or HAProxy's sockets.
+/// Another connector holds the lock beside the managed config
+/// ([`super::Lock`]), or a part cannot start: plugins, Nomad settings, or
+/// HAProxy's sockets.
 pub async fn run(
     config: Config,
     config_path: Option<PathBuf>,
     mut control: mpsc::Receiver<Control>,
 ) -> Result<(), Error> {
+    // Before anything touches HAProxy; held until the daemon returns.
+    let lock = super::Lock::acquire(&super::Lock::path_for(&config.haproxy.managed_config))?;
+    tracing::info!(lock = %lock.path().display(), "this connector alone drives this HAProxy");
     let Parts {
         mut reconciler,
         watcher,
