@@ -3,13 +3,17 @@
 //! Tests that start HAProxy use `hnc_tests::haproxy` (their own process,
 //! ports and sockets under a temp dir) and assert what HAProxy reports.
 mod builtin_checks;
+mod connector_process;
 mod driver;
+mod durability;
 mod e2e;
 mod examples;
+mod exclusive;
 mod faults;
 mod fidelity;
 mod golden;
 mod nomad_client;
+mod packaged_unit;
 mod properties;
 mod sandbox;
 mod site_plugin;

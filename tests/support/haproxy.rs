@@ -47,7 +47,20 @@ pub struct Haproxy {
     pub stats_socket: PathBuf,
     /// The master socket.
     pub master_socket: PathBuf,
+    /// The user who may use the sockets besides root ([`Layout::socket_user`]).
+    socket_user: Option<String>,
     child: Option<Child>,
+}
+
+/// Where a test HAProxy expects the connector's files, and who may use its sockets.
+#[derive(Debug, Default, Clone)]
+pub struct Layout {
+    /// The directory of the managed file, the state files and the maps
+    /// (default: HAProxy's temp dir, beside its config and sockets).
+    pub files: Option<PathBuf>,
+    /// A user (besides root) who owns the stats and master sockets, mode
+    /// 660: a connector that runs as that user can drive HAProxy.
+    pub socket_user: Option<String>,
 }
 
 /// One row of `show stat`, by column name (`pxname`, `svname`, `status`,
@@ -87,24 +100,33 @@ impl Haproxy {
     /// appended verbatim, e.g. an operator backend), and waits until its
     /// stats socket answers.
     pub async fn start(extra: &str) -> Haproxy {
+        Haproxy::start_with(Layout::default(), extra).await
+    }
+
+    /// [`Haproxy::start`] with the connector's files and the sockets'
+    /// owner as `layout` says.
+    pub async fn start_with(layout: Layout, extra: &str) -> Haproxy {
         let dir = tempfile::Builder::new()
             .prefix("hnc-haproxy-")
             .tempdir()
             .expect("temp dir");
         let path = |name: &str| dir.path().join(name);
+        let files = layout.files.unwrap_or_else(|| dir.path().to_path_buf());
+        let file = |name: &str| files.join(name);
         let port = free_port();
         let mut haproxy = Haproxy {
             port,
             operator_cfg: path("operator.cfg"),
-            managed_cfg: path("managed.cfg"),
-            state_file: path("servers.state"),
-            host_map: path("hosts.map"),
-            uri_map: path("uris.map"),
-            domain_map_exact: path("domains.map"),
-            domain_map_prefix: path("domains-prefix.map"),
-            domain_map_regex: path("domains-regex.map"),
+            managed_cfg: file("managed.cfg"),
+            state_file: file("servers.state"),
+            host_map: file("hosts.map"),
+            uri_map: file("uris.map"),
+            domain_map_exact: file("domains.map"),
+            domain_map_prefix: file("domains-prefix.map"),
+            domain_map_regex: file("domains-regex.map"),
             stats_socket: path("admin.sock"),
             master_socket: path("master.sock"),
+            socket_user: layout.socket_user,
             child: None,
             dir,
         };
@@ -132,10 +154,14 @@ impl Haproxy {
             .expect("open haproxy.log");
         let child = {
             use std::os::unix::process::CommandExt;
+            let mut master = self.master_socket.clone().into_os_string();
+            if let Some(user) = &self.socket_user {
+                master.push(format!(",user,{user},mode,660"));
+            }
             Command::new("haproxy")
                 .arg("-W")
                 .arg("-S")
-                .arg(&self.master_socket)
+                .arg(master)
                 .arg("-f")
                 .arg(&self.operator_cfg)
                 .arg("-f")
@@ -380,9 +406,13 @@ fn base_config(h: &Haproxy, port: u16) -> String {
         let lookup = format!("{host},{converter}({})", map.display());
         format!("    use_backend %[{lookup}] if {{ {lookup} -m found }}\n")
     };
+    let owner = h
+        .socket_user
+        .as_ref()
+        .map_or("mode 600".to_string(), |u| format!("user {u} mode 660"));
     format!(
         "global
-    stats socket {stats} mode 600 level admin
+    stats socket {stats} {owner} level admin
     stats timeout 30s
 
 defaults

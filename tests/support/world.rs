@@ -1,7 +1,7 @@
 //! A whole world for end-to-end tests: the Nomad simulator, a real HAProxy,
 //! and the connector's daemon running in-process against both.
 
-use crate::haproxy::Haproxy;
+use crate::haproxy::{Haproxy, Layout};
 use haproxy_nomad_connector::config::{Config, DaemonConfig};
 use haproxy_nomad_connector::daemon::{self, Control};
 use haproxy_nomad_connector::nomad;
@@ -29,6 +29,11 @@ pub struct World {
 impl World {
     /// Starts the simulator (heartbeats every 200 ms) and HAProxy.
     pub async fn start() -> World {
+        World::start_with(Layout::default()).await
+    }
+
+    /// [`World::start`], with HAProxy's files and sockets as `layout` says.
+    pub async fn start_with(layout: Layout) -> World {
         let sim = Sim::start(SimConfig {
             heartbeat: Duration::from_millis(200),
             ..SimConfig::default()
@@ -37,7 +42,7 @@ impl World {
         .expect("the simulator starts");
         World {
             sim,
-            haproxy: Haproxy::start("").await,
+            haproxy: Haproxy::start_with(layout, "").await,
             daemon: None,
         }
     }
@@ -48,7 +53,7 @@ impl World {
         let mut haproxy = self.haproxy.driver_config();
         haproxy.drain_grace_ms = 1_000;
         haproxy.reload_delay_ms = 100;
-        haproxy.uri_map = Some(self.haproxy.dir.path().join("uris.map"));
+        haproxy.uri_map = Some(self.haproxy.uri_map.clone());
         Config {
             nomad: nomad::Config {
                 address: Some(self.sim.url()),

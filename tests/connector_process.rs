@@ -1,0 +1,84 @@
+//! The connector's binary as a child process (for the tests that need a
+//! real process: its exit status, its PID, another user's privileges).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The connector binary built for the tests (`host/src/main.rs`).
+pub const BINARY: &str = env!("CARGO_BIN_EXE_connector");
+
+/// A running `connector run --config <path>`; killed when dropped.
+pub struct Connector {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Connector {
+    /// Runs `run --config config`, wrapped by `wrapper` (a command and its
+    /// arguments that end with the program to run, e.g. `setpriv … --`),
+    /// with stdout and stderr in `log`.
+    pub fn spawn(wrapper: &[&str], config: &Path, log: &Path) -> Connector {
+        let out = std::fs::File::create(log).expect("connector log");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BINARY);
+                c
+            }
+            None => Command::new(BINARY),
+        };
+        let child = command
+            .args(["run", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log fd"))
+            .stderr(out)
+            .spawn()
+            .expect("start the connector");
+        Connector {
+            child,
+            log: log.into(),
+        }
+    }
+
+    /// The process ID (of the wrapper, if any: it execs the connector).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its exit status, once it exited within `timeout`; `None` if it still runs.
+    pub async fn exited(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `signal` (`-TERM`, `-KILL`) and waits for the process.
+    pub fn stop(&mut self, signal: &str) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop("-KILL");
+        }
+    }
+}
