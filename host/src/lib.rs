@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod escape;
 pub mod haproxy;
 pub mod logging;
 pub mod mapping;
