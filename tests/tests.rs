@@ -9,6 +9,7 @@ mod examples;
 mod faults;
 mod fidelity;
 mod golden;
+mod hostile_input;
 mod nomad_client;
 mod properties;
 mod sandbox;
