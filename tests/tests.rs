@@ -12,6 +12,7 @@ mod exclusive;
 mod faults;
 mod fidelity;
 mod golden;
+mod hostile_input;
 mod nomad_client;
 mod packaged_unit;
 mod properties;

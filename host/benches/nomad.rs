@@ -1,6 +1,7 @@
 //! Nomad figures: event-stream frames the watcher decodes and turns into
 //! changes per second (through the public `Watcher`, over an in-memory
-//! stream), and job-spec look-ups per second from a warm cache.
+//! stream), the time one huge frame (1, 8, 32 MiB) takes to pass, and
+//! job-spec look-ups per second from a warm cache.
 //!
 //! `cargo bench -p haproxy-nomad-connector --bench nomad`.
 
@@ -47,6 +48,24 @@ fn wire() -> Vec<Bytes> {
     }
     text.into_bytes()
         .chunks(64 << 10)
+        .map(Bytes::copy_from_slice)
+        .collect()
+}
+
+/// A `Job` event padded to `size` bytes (a job with a huge `Meta`), then a
+/// service registration, in 16 KiB chunks as a socket delivers them.
+fn big_frame_wire(size: usize) -> Vec<Bytes> {
+    let reg = registration(1);
+    let job = json!({"Index": 10, "Events": [{"Topic": "Job", "Type": "JobRegistered",
+        "Key": "big", "Namespace": "default", "Index": 10,
+        "Payload": {"Job": {"ID": "big", "Namespace": "default", "Version": 0,
+            "CreateIndex": 10, "Meta": {"blob": "x".repeat(size)}}}}]});
+    let service = json!({"Index": 11, "Events": [{"Topic": "Service",
+        "Type": "ServiceRegistration", "Key": reg["ID"], "Namespace": "default",
+        "Index": 11, "Payload": {"Service": reg}}]});
+    format!("{{}}\n{job}\n{service}\n")
+        .into_bytes()
+        .chunks(16 << 10)
         .map(Bytes::copy_from_slice)
         .collect()
 }
@@ -157,6 +176,40 @@ fn decode(c: &mut Criterion) {
             })
         });
     });
+    g.finish();
+
+    // Linear decoding: the time per MiB stays flat from 1 to 32 MiB.
+    let mut g = c.benchmark_group("nomad_big_frame");
+    g.sample_size(10);
+    for mib in [1_usize, 8, 32] {
+        let api = MemoryNomad {
+            chunks: big_frame_wire(mib << 20),
+        };
+        g.throughput(Throughput::Bytes((mib << 20) as u64));
+        g.bench_function(format!("{mib}_mib_then_a_service"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+                        let watcher = Watcher::new(api.clone(), &settings());
+                        let start = Instant::now();
+                        let task = tokio::spawn(watcher.run(tx, std::future::pending()));
+                        loop {
+                            match rx.recv().await {
+                                Some(Change::Upserted(_)) => break,
+                                Some(_) => {}
+                                None => panic!("watcher stopped"),
+                            }
+                        }
+                        total += start.elapsed();
+                        task.abort();
+                    }
+                    total
+                })
+            });
+        });
+    }
     g.finish();
 
     let checks = Checks::new(api.clone(), &settings());

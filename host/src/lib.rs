@@ -9,6 +9,7 @@
 pub mod config;
 pub mod daemon;
 pub mod durable;
+pub mod escape;
 pub mod haproxy;
 pub mod logging;
 pub mod mapping;

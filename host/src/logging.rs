@@ -2,7 +2,7 @@
 //! `[log]` config unless `RUST_LOG` says otherwise.
 
 use serde::Deserialize;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -120,18 +120,88 @@ fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
-        Format::Text => Box::new(builder.with_ansi(ansi).finish()),
-        Format::Json => Box::new(builder.json().flatten_event(true).finish()),
+        Format::Text => Box::new(
+            builder
+                .with_writer(OneLines { inner: writer, ansi })
+                .with_ansi(ansi)
+                .finish(),
+        ),
+        // JSON escapes every control character in strings by itself.
+        Format::Json => Box::new(
+            builder
+                .with_writer(writer)
+                .json()
+                .flatten_event(true)
+                .finish(),
+        ),
+    }
+}
+
+/// Makes [`OneLine`] writers: every text event stays one line, whatever
+/// text from outside (Nomad bodies, tags, plugin warnings) a message or a
+/// field holds. `tracing-subscriber` escapes `ESC` in them, not newlines or
+/// carriage returns.
+struct OneLines<M> {
+    inner: M,
+    /// Colours on: the formatter's own `ESC`s are kept.
+    ansi: bool,
+}
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for OneLines<M> {
+    type Writer = OneLine<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        OneLine(self.inner.make_writer(), self.ansi)
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        OneLine(self.inner.make_writer_for(meta), self.ansi)
+    }
+}
+
+/// Receives one formatted event per `write` (the fmt layer formats into a
+/// buffer, then writes it whole) and escapes the control characters before
+/// its final newline; `ESC` too unless colours are on.
+struct OneLine<W>(W, bool);
+
+impl<W: Write> Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, end): (&[u8], &[u8]) = match buf.split_last() {
+            Some((b'\n', body)) => (body, b"\n"),
+            _ => (buf, b""),
+        };
+        let ansi = self.1;
+        let unsafe_byte = |b: u8| (b < 0x20 && !(ansi && b == 0x1b)) || b == 0x7f;
+        if !body.iter().copied().any(unsafe_byte) {
+            self.0.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        let mut out = Vec::with_capacity(buf.len() + 16);
+        for &b in body {
+            match b {
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b if unsafe_byte(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                b => out.push(b),
+            }
+        }
+        out.extend_from_slice(end);
+        self.0.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -208,6 +278,36 @@ mod tests {
         assert_eq!(v["message"], "falling back to TCP");
         assert_eq!(v["service"], "web");
         assert_eq!(v["cause"], "no-check");
+    }
+
+    /// Text from outside, as a test feeds it: control characters, newlines,
+    /// ANSI escapes and Unicode separators among ordinary characters.
+    fn hostile() -> impl Strategy<Value = String> {
+        "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{2028}\\u{2029}]|\\x1b\\[2J|\\r\\n)*"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn one_event_is_one_line_whatever_its_text(text in hostile(), field in hostile()) {
+            for format in [Format::Text, Format::Json] {
+                let out = capture(format, "info", || {
+                    tracing::warn!(service = %field, body = ?field, "nomad said: {text}");
+                    tracing::info!(warning = %text, "second");
+                });
+                let lines: Vec<&str> = out.split('\n').collect();
+                prop_assert_eq!(lines.len(), 3, "{:?}: {:?}", format, out);
+                prop_assert!(lines[2].is_empty());
+                prop_assert!(!out.contains('\r') && !out.contains('\u{1b}'), "{:?}", out);
+                if format == Format::Json {
+                    for line in &lines[..2] {
+                        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                        prop_assert!(v["message"].is_string());
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What the connector would do with a job's checks: the report behind `map`.
 
+use crate::escape::OneLine;
 use crate::haproxy::names::backend_name;
 use crate::mapping::{CheckOrigin, Engine, Mapped};
 use crate::nomad::job::{JobSpec, ServiceSpec};
@@ -124,23 +125,35 @@ fn service_report(
 }
 
 /// The report in HAProxy's own syntax, with comments saying where each part came from.
+///
+/// # Guarantees
+/// Text from the job and the plugins (names, check types, notes, warnings,
+/// fallback reasons) is escaped: every comment stays one `#` line, so none
+/// can pass for a directive. The directives themselves went through
+/// HAProxy's syntax checks when they were rendered.
 pub fn render_haproxy(reports: &[ServiceReport]) -> String {
     let mut out = String::new();
     for r in reports {
         let task = if r.task.is_empty() {
             String::new()
         } else {
-            format!(", task {}", r.task)
+            format!(", task {}", OneLine(&r.task))
         };
         let _ = writeln!(
             out,
             "# service {:?} (namespace {}, job {}, group {}{task}, provider {})",
-            r.service, r.namespace, r.job, r.group, r.provider
+            r.service,
+            OneLine(&r.namespace),
+            OneLine(&r.job),
+            OneLine(&r.group),
+            OneLine(&r.provider)
         );
         let check = match &r.check {
             Some(c) => format!(
                 "check {:?} ({}) from the {}",
-                c.name, c.check_type, r.origin
+                c.name,
+                OneLine(&c.check_type),
+                r.origin
             ),
             None if r.origin == "tags" => "check declared by haproxy.check.type".to_string(),
             None => "no check".to_string(),
@@ -148,13 +161,13 @@ pub fn render_haproxy(reports: &[ServiceReport]) -> String {
         let plugin = r
             .plugin
             .as_deref()
-            .map_or(String::new(), |p| format!(", mapped by {p}"));
+            .map_or(String::new(), |p| format!(", mapped by {}", OneLine(p)));
         let _ = writeln!(out, "#   {check}{plugin}");
         if let Some(fallback) = &r.fallback {
-            let _ = writeln!(out, "#   fallback {fallback}");
+            let _ = writeln!(out, "#   fallback {}", OneLine(fallback));
         }
         for note in &r.notes {
-            let _ = writeln!(out, "#   note: {note}");
+            let _ = writeln!(out, "#   note: {}", OneLine(note));
         }
         let _ = writeln!(out, "backend {}", r.backend);
         for line in &r.backend_lines {
@@ -167,4 +180,54 @@ pub fn render_haproxy(reports: &[ServiceReport]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text from outside: control characters, newlines, ANSI escapes.
+    fn hostile() -> impl Strategy<Value = String> {
+        "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{2028}]|\\x1b\\[2J|\\r\\n|\\nbackend evil)*"
+    }
+
+    fn report(text: &str) -> ServiceReport {
+        ServiceReport {
+            namespace: text.into(),
+            job: text.into(),
+            group: text.into(),
+            task: text.into(),
+            service: text.into(),
+            provider: text.into(),
+            backend: "default_web".into(),
+            check: Some(NomadCheck {
+                name: text.into(),
+                check_type: text.into(),
+                ..NomadCheck::default()
+            }),
+            origin: "job-spec",
+            plugin: Some(text.into()),
+            fallback: Some(text.into()),
+            plan: CheckPlan::tcp_fallback(),
+            backend_lines: Vec::new(),
+            server_args: "check".into(),
+            notes: vec![text.into(), format!("warning: {text}")],
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn map_output_keeps_one_line_per_item(text in hostile()) {
+            let out = render_haproxy(&[report(&text)]);
+            let lines: Vec<&str> = out.lines().collect();
+            // service, check, fallback, two notes, backend, server, blank.
+            prop_assert_eq!(lines.len(), 8, "{}", out);
+            prop_assert!(lines[..5].iter().all(|l| l.starts_with('#')), "{}", out);
+            prop_assert_eq!(lines[5], "backend default_web");
+            prop_assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{:?}", out);
+        }
+    }
 }

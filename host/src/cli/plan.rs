@@ -1,5 +1,6 @@
 //! `plan` (the diff against the live HAProxy, not applied) and `explain SERVICE`.
 
+use haproxy_nomad_connector::escape::OneLine;
 use anyhow::Context;
 use haproxy_nomad_connector::daemon;
 use haproxy_nomad_connector::haproxy::Driver;
@@ -50,7 +51,7 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         let desired = &reconciler.assembled().desired;
         let changes = diff(desired, &actual);
         for conflict in &reconciler.assembled().conflicts {
-            println!("! {conflict}");
+            println!("! {}", OneLine(conflict));
         }
         let lines = super::explain_text::describe(&changes);
         if lines.is_empty() {

@@ -1,8 +1,10 @@
 //! The admin HTTP listener: Prometheus `/metrics`, `/healthz` (the process
 //! runs) and `/readyz` (the connector does its job), plain text otherwise.
 
+mod connections;
 mod readiness;
 
+pub use connections::Limits;
 pub use readiness::{NotReady, Readiness};
 
 use crate::metrics::{Format, Metrics};
@@ -52,20 +54,36 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
         .map_err(|source| Error::BindFailed { addr, source })
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until
-/// `shutdown` resolves; requests in flight then finish.
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` within the
+/// default [`Limits`] until `shutdown` resolves; requests in flight then finish.
 ///
 /// # Errors
-/// [`Error::ServeFailed`] if accepting connections fails for good.
+/// None today: failed accepts (out of descriptors) are logged and retried.
 pub async fn serve(
     listener: TcpListener,
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::ServeFailed)
+    serve_with(listener, state, Limits::default(), shutdown).await
+}
+
+/// [`serve`] within `limits`.
+///
+/// # Guarantees
+/// At most `limits.max_connections` connections are held; at the limit the
+/// oldest one without a request in flight is closed to make room, so a
+/// scraper gets in while thousands of idle connections are open.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AdminState,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    connections::serve(listener, router(state), limits, shutdown).await;
+    Ok(())
 }
 
 fn router(state: AdminState) -> Router {
@@ -132,6 +150,10 @@ mod tests {
 
     impl Admin {
         async fn start(watch: HealthWatch) -> Admin {
+            Admin::start_with(watch, Limits::default()).await
+        }
+
+        async fn start_with(watch: HealthWatch, limits: Limits) -> Admin {
             let readiness = Readiness::new(watch.clone());
             let ready = readiness.clone();
             let metrics = Arc::new(Metrics::new(Sources {
@@ -146,7 +168,7 @@ mod tests {
                 metrics,
                 readiness: readiness.clone(),
             };
-            let served = tokio::spawn(serve(listener, state, async {
+            let served = tokio::spawn(serve_with(listener, state, limits, async {
                 let _ = stopped.await;
             }));
             let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -269,6 +291,62 @@ mod tests {
         admin.stop.take().unwrap().send(()).unwrap();
         let served = tokio::time::timeout(std::time::Duration::from_secs(10), &mut admin.served);
         assert!(matches!(served.await, Ok(Ok(Ok(())))));
+    }
+
+    /// Whether the server closes `stream` (EOF or reset) within 10 s.
+    async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        read.await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_slow_header_and_a_silent_connection_are_closed() {
+        use tokio::io::AsyncWriteExt;
+        let (_board, watch) = HealthWatch::test_board(&["*"]);
+        let limits = Limits {
+            header_read_timeout: std::time::Duration::from_millis(300),
+            idle_timeout: std::time::Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let admin = Admin::start_with(watch, limits).await;
+        let addr = admin.base.trim_start_matches("http://").to_string();
+        let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        assert!(closed_by_server(&mut silent).await, "an idle connection stays open");
+        assert!(closed_by_server(&mut slow).await, "a header never finished keeps its connection");
+        assert_eq!(admin.get("/healthz", None).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn metrics_answer_while_thousands_of_idle_connections_are_open() {
+        let (_board, watch) = HealthWatch::test_board(&["*"]);
+        // The default time-outs: the idle connections stay for the test.
+        let limits = Limits {
+            max_connections: 64,
+            ..Limits::default()
+        };
+        let admin = Admin::start_with(watch, limits).await;
+        let addr = admin.base.trim_start_matches("http://").to_string();
+        let mut idle = Vec::new();
+        for _ in 0..2_000 {
+            idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+        }
+        let (status, _, body) = admin.get("/metrics", None).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("hnc_ready"), "{body}");
+        // The newest idle connections still hold their slots; the oldest
+        // were closed to make room.
+        assert!(closed_by_server(&mut idle[0]).await);
     }
 
     /// Checks every line of a text exposition (comments, then samples of a

@@ -115,7 +115,8 @@ fn positive_ms(what: &str, ms: u32) -> Result<Token, Invalid> {
             reason: "must be positive",
         });
     }
-    Ok(Token::millis(ms))
+    // Never above HAProxy's limit (`timers::clamp` warns about it earlier).
+    Ok(Token::millis(ms.min(super::timers::MAX_TIMER_MS)))
 }
 
 fn positive(what: &str, n: u32) -> Result<Token, Invalid> {

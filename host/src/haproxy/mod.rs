@@ -21,6 +21,7 @@ pub mod runtime_driver;
 pub mod state_files;
 pub mod stats;
 pub mod syntax;
+pub mod timers;
 pub mod validate;
 pub mod version;
 

@@ -225,6 +225,16 @@ impl Engine {
             mapped.plan = tcp_plan(service, check);
         }
         mapped.notes.extend(tags.apply_to_output(&mut mapped.plan));
+        let clamped = crate::haproxy::timers::clamp(&mut mapped.plan);
+        if !clamped.is_empty() {
+            let note = format!(
+                "{} above HAProxy's limit: clamped to {} ms (~24.8 days)",
+                clamped.join(", "),
+                crate::haproxy::timers::MAX_TIMER_MS
+            );
+            self.warn_once(service, mapped.plugin.as_deref(), "clamped-timer", &note);
+            mapped.notes.push(note);
+        }
         match render(&mapped.plan, &self.render) {
             Ok(rendered) => mapped.rendered = rendered,
             Err(invalid) => {

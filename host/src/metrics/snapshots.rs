@@ -1,6 +1,7 @@
 //! Scrape-time metrics: the counters other components already keep, read
 //! through [`Sources`] on every scrape and encoded as they are.
 
+use crate::escape::one_line;
 use crate::haproxy::stats::Snapshot as DriverStats;
 use crate::mapping::stats::Snapshot as EngineStats;
 use crate::nomad::{ChecksStats, Health};
@@ -204,7 +205,8 @@ fn engine(enc: &mut DescriptorEncoder, s: &EngineStats) -> fmt::Result {
         "hnc_plugin_calls",
         MetricType::Counter,
         "Mapping plugin calls, by plugin (name@version, as the plugin reports itself).",
-        s.calls.iter().map(|(p, n)| ([("plugin", p.as_str())], *n)),
+        // A plugin names itself: its label is kept to one line.
+        s.calls.iter().map(|(p, n)| ([("plugin", one_line(p))], *n)),
     )?;
     family(
         enc,
@@ -215,7 +217,7 @@ fn engine(enc: &mut DescriptorEncoder, s: &EngineStats) -> fmt::Result {
          TCP check.",
         s.errors
             .iter()
-            .map(|((p, c), n)| ([("plugin", p.as_str()), ("cause", c.as_str())], *n)),
+            .map(|((p, c), n)| ([("plugin", one_line(p)), ("cause", one_line(c))], *n)),
     )?;
     family(
         enc,

@@ -69,6 +69,11 @@ pub struct Config {
     /// Time-out of each list and job read (not of the stream). Default `30s`.
     #[serde(deserialize_with = "duration")]
     pub request_timeout: Duration,
+    /// The largest event-stream frame read (one line: a job registration
+    /// carries the whole job). A larger one drops the stream and re-lists.
+    /// Default 64 MiB: far above real jobs, and a bound on what a broken or
+    /// hostile server can make the connector buffer.
+    pub max_frame_bytes: usize,
 }
 
 impl Default for Config {
@@ -92,9 +97,14 @@ impl Default for Config {
             backoff_max: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(45),
             request_timeout: Duration::from_secs(30),
+            max_frame_bytes: super::frames::DEFAULT_MAX_FRAME,
         }
     }
 }
+
+/// The smallest `max_frame_bytes` accepted: below it ordinary jobs would
+/// be refused and every stream would end in a re-list.
+const MIN_FRAME_CAP: usize = 64 << 10;
 
 /// Where Nomad listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +159,8 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Per-request time-out.
     pub request_timeout: Duration,
+    /// Cap on one event-stream frame, in bytes.
+    pub max_frame_bytes: usize,
 }
 
 /// A `[nomad]` value (or its variable) that cannot be used.
@@ -252,6 +264,12 @@ impl Config {
                 return Err(err(key, "must be above zero".into()));
             }
         }
+        if self.max_frame_bytes < MIN_FRAME_CAP {
+            return Err(err(
+                "max_frame_bytes",
+                format!("must be at least {MIN_FRAME_CAP} (a job registration is one frame)"),
+            ));
+        }
         Ok(Settings {
             address,
             token: pick(&self.token, "NOMAD_TOKEN"),
@@ -272,6 +290,7 @@ impl Config {
             backoff_max: self.backoff_max,
             idle_timeout: self.idle_timeout,
             request_timeout: self.request_timeout,
+            max_frame_bytes: self.max_frame_bytes,
         })
     }
 }

@@ -65,6 +65,17 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A frame grew past `[nomad] max_frame_bytes` before its line ended:
+    /// the stream is dropped unread and everything is listed again.
+    #[error(
+        "nomad event stream: a frame of over {max} bytes ({received} received without its end) exceeds [nomad] max_frame_bytes; re-listing instead"
+    )]
+    FrameTooLarge {
+        /// Bytes of the unfinished frame when it was refused.
+        received: usize,
+        /// The cap.
+        max: usize,
+    },
     /// The HTTP client cannot be built (unreadable or invalid TLS files).
     #[error("nomad client: {message}")]
     ClientSetup {
@@ -88,8 +99,10 @@ impl Error {
     }
 
     /// Classifies a non-2xx answer the way Nomad writes them (plain text).
+    /// The body is cut to 512 bytes and kept on one line (it reaches logs
+    /// and `/readyz`; a newline in it must not forge a line).
     pub(crate) fn from_status(what: String, status: u16, body: &str) -> Error {
-        let body = cut(body.trim(), 512);
+        let body = crate::escape::one_line(&cut(body.trim(), 512)).into_owned();
         let denied = status == 403
             || (status == 500
                 && (body.contains("Permission denied") || body.contains("ACL token not found")));
@@ -123,6 +136,14 @@ mod tests {
         assert!(Error::from_status("x".into(), 500, "Permission denied\n").is_permission_denied());
         assert!(!Error::from_status("x".into(), 500, "No cluster leader").is_permission_denied());
         assert!(Error::from_status("x".into(), 404, "job not found").is_not_found());
+    }
+
+    #[test]
+    fn a_body_stays_on_one_line() {
+        let e = Error::from_status("GET /v1/x".into(), 500, "boom\nlevel=info msg=forged\u{1b}[2J");
+        let text = e.to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("boom\\nlevel=info") && !text.contains('\u{1b}'), "{text}");
     }
 
     #[test]

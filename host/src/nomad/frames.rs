@@ -1,13 +1,19 @@
 //! The event stream's NDJSON: bytes in, heartbeats, frames or Nomad's
 //! trailing plain-text error out. Lines may be split across chunks; the
 //! body may end mid-frame (a cut) or with text appended after the frames.
+//!
+//! Decoding is linear in the bytes received: each byte is searched for a
+//! line end once, however many chunks a frame spans (a 24 MB job
+//! registration arrives in thousands of chunks).
 
 use super::error::Error;
 use super::wire::{Frame, RawEvent};
 use serde_json::Value;
 
-/// A line longer than this is refused (a broken or hostile server).
-const MAX_LINE: usize = 64 << 20;
+/// The default cap on one frame (`[nomad] max_frame_bytes`): far above the
+/// largest job Nomad accepts in practice, low enough that a broken or hostile
+/// server cannot make the connector buffer without end.
+pub(crate) const DEFAULT_MAX_FRAME: usize = 64 << 20;
 
 /// One decoded line.
 #[derive(Debug)]
@@ -22,16 +28,39 @@ pub(crate) enum Item {
 }
 
 /// Splits bytes into lines and decodes them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Decoder {
     buf: Vec<u8>,
     /// Bytes of `buf` already consumed.
     start: usize,
+    /// Bytes of `buf` already searched for a line end (from `start`): the
+    /// search of the next chunk starts here, which keeps decoding linear.
+    scanned: usize,
+    /// The longest line accepted.
+    max_line: usize,
     /// Whether any byte arrived.
     pub(crate) received: bool,
 }
 
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder::new(DEFAULT_MAX_FRAME)
+    }
+}
+
 impl Decoder {
+    /// A decoder that refuses lines longer than `max_line` bytes.
+    pub(crate) fn new(max_line: usize) -> Decoder {
+        Decoder {
+            buf: Vec::new(),
+            start: 0,
+            scanned: 0,
+            max_line,
+            received: false,
+        }
+    }
+
+
     /// Appends a chunk.
     pub(crate) fn push(&mut self, chunk: &[u8]) {
         if !chunk.is_empty() {
@@ -40,6 +69,7 @@ impl Decoder {
         if self.start > 0 && self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+            self.scanned = 0;
         }
         self.buf.extend_from_slice(chunk);
     }
@@ -47,23 +77,32 @@ impl Decoder {
     /// The next complete line's item; `None` when no full line is buffered.
     ///
     /// # Errors
-    /// A line that starts like JSON but does not decode, or is too long.
+    /// A line that starts like JSON but does not decode, or
+    /// [`Error::FrameTooLarge`] once the unfinished line passes the cap
+    /// (the stream must then be dropped: the rest of the line is not read).
     pub(crate) fn next_item(&mut self) -> Option<Result<Item, Error>> {
         loop {
-            let rest = &self.buf[self.start..];
-            let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
-                if rest.len() > MAX_LINE {
-                    return Some(Err(bad("line longer than 64 MiB")));
+            let from = self.scanned.max(self.start);
+            let Some(nl) = self.buf[from..].iter().position(|b| *b == b'\n') else {
+                self.scanned = self.buf.len();
+                let unfinished = self.buf.len() - self.start;
+                if unfinished > self.max_line {
+                    return Some(Err(Error::FrameTooLarge {
+                        received: unfinished,
+                        max: self.max_line,
+                    }));
                 }
                 if self.start > 0 && self.start * 2 > self.buf.len() {
                     self.buf.drain(..self.start);
+                    self.scanned -= self.start;
                     self.start = 0;
                 }
                 return None;
             };
-            let line_end = self.start + nl;
+            let line_end = from + nl;
             let line = &self.buf[self.start..line_end];
             self.start = line_end + 1;
+            self.scanned = self.start;
             if let Some(item) = decode_line(line) {
                 return Some(item);
             }
@@ -78,6 +117,7 @@ impl Decoder {
         let rest = std::mem::take(&mut self.buf);
         let line = &rest[self.start.min(rest.len())..];
         self.start = 0;
+        self.scanned = 0;
         match decode_line(line)? {
             Err(_) => Some(Err(bad(&format!(
                 "the stream ended mid-frame ({} bytes of an unfinished line)",
@@ -105,7 +145,10 @@ fn decode_line(line: &[u8]) -> Option<Result<Item, Error>> {
     }
     if line[0] != b'{' {
         let text = String::from_utf8_lossy(line).into_owned();
-        return Some(Ok(Item::ServerText(super::error::cut(&text, 512))));
+        let text = super::error::cut(&text, 512);
+        return Some(Ok(Item::ServerText(
+            crate::escape::one_line(&text).into_owned(),
+        )));
     }
     Some(match serde_json::from_slice::<Frame>(line) {
         Ok(frame) if frame.index == 0 && frame.events.is_empty() => Ok(Item::Heartbeat),
@@ -177,6 +220,50 @@ mod tests {
             assert_eq!(got.len(), 3, "split at {split}");
             assert!(matches!(got[1], Ok(Item::Frame(ref frame)) if frame.index == 7));
         }
+    }
+
+    #[test]
+    fn a_frame_in_one_byte_chunks_decodes_once() {
+        let frame = br#"{"Index":8,"Events":[{"Topic":"Job","Type":"JobRegistered","Key":"j","Namespace":"default","Index":8,"Payload":{}}]}"#;
+        let mut wire = frame.to_vec();
+        wire.extend_from_slice(b"\n{}\n");
+        let chunks: Vec<&[u8]> = wire.chunks(1).collect();
+        let got = items(&chunks);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(matches!(got[0], Ok(Item::Frame(ref frame)) if frame.index == 8));
+        assert!(matches!(got[1], Ok(Item::Heartbeat)));
+    }
+
+    #[test]
+    fn a_frame_over_the_cap_is_refused_naming_its_size() {
+        let mut d = Decoder::new(1000);
+        d.push(b"{}\n");
+        assert!(matches!(d.next_item(), Some(Ok(Item::Heartbeat))));
+        d.push(&[b'{'; 600]);
+        assert!(d.next_item().is_none(), "600 bytes are under the cap");
+        d.push(&[b' '; 600]);
+        let err = match d.next_item() {
+            Some(Err(e)) => e,
+            other => panic!("expected FrameTooLarge, got {other:?}"),
+        };
+        assert!(matches!(
+            err,
+            Error::FrameTooLarge {
+                received: 1200,
+                max: 1000
+            }
+        ));
+        let text = err.to_string();
+        assert!(text.contains("1200") && text.contains("max_frame_bytes"), "{text}");
+    }
+
+    #[test]
+    fn a_line_at_the_cap_still_decodes() {
+        let mut d = Decoder::new(64);
+        let line = format!("{{\"Index\":3,\"Events\":[]{}}}\n", " ".repeat(41));
+        assert_eq!(line.len(), 65);
+        d.push(line.as_bytes());
+        assert!(matches!(d.next_item(), Some(Ok(Item::Frame(ref f))) if f.index == 3));
     }
 
     #[test]

@@ -143,6 +143,7 @@ pub(crate) struct ScopeLoop<C: Api> {
     client: C,
     scope: Scope,
     idle_timeout: Duration,
+    max_frame: usize,
     board: HealthBoard,
     invalidate: Option<Arc<dyn Invalidate>>,
     backoff: Backoff,
@@ -173,6 +174,7 @@ impl<C: Api> ScopeLoop<C> {
             client,
             scope,
             idle_timeout: settings.idle_timeout,
+            max_frame: settings.max_frame_bytes,
             board,
             invalidate,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
@@ -265,7 +267,7 @@ impl<C: Api> ScopeLoop<C> {
     fn streaming(&self, body: C::Stream, from: u64) -> State<C::Stream> {
         State::Streaming(Box::new(Streaming {
             body,
-            decoder: Decoder::default(),
+            decoder: Decoder::new(self.max_frame),
             requested: from,
             opened: Instant::now(),
             connected: false,

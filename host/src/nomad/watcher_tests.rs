@@ -478,3 +478,32 @@ async fn a_failed_request_is_reported_with_its_root_cause_once() {
     assert!(text.contains("Connection refused"), "{text}");
     assert_eq!(text.matches("error sending request").count(), 1, "{text}");
 }
+
+#[tokio::test]
+async fn a_frame_over_the_cap_drops_the_stream_and_relists() {
+    let mut h = Harness::new();
+    h.lp.max_frame = 64 << 10;
+    let a = reg("a", "web", 80, 10);
+    h.set(10, std::slice::from_ref(&a));
+    let half = Bytes::from(vec![b' '; 40 << 10]);
+    let mut start = b"{\"Index\":11,\"Events\":[".to_vec();
+    start.extend_from_slice(&half);
+    // A server that would go on sending the frame for ever.
+    h.script(body(
+        vec![Bytes::from_static(b"{}\n"), Bytes::from(start), half],
+        true,
+    ));
+    let (changes, action) = h.steps(5).await;
+    assert_eq!(ids(&changes), ["=a"]);
+    assert!(matches!(action, Action::RetryAfter(_)));
+    let err = h.health.get().last_error.unwrap();
+    assert!(
+        err.contains("max_frame_bytes") && err.contains(&(80 * 1024 + 22).to_string()),
+        "{err}"
+    );
+    assert!(matches!(h.state, Some(State::Relist)));
+    // The re-list opens a new stream and lists again.
+    let (changes, _) = h.steps(2).await;
+    assert_eq!(ids(&changes), ["=a"]);
+    assert_eq!(h.stream_requests().len(), 2);
+}
