@@ -12,6 +12,7 @@ mod interner;
 mod mapped_cache;
 mod prefetch;
 pub mod reconcile;
+mod refused;
 mod run;
 mod trim;
 
