@@ -74,6 +74,7 @@ fn main() {
 fn engine_config() -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
+    config.epoch_interruption(true);
     config.wasm_component_model(true);
     config
 }

@@ -121,7 +121,14 @@ fn plugin_load(c: &mut Criterion) {
             ..config.clone()
         };
         bench.iter(|| {
-            mapping::load_bytes(&engine, black_box(bytes), "builtin:http", &config).expect("loads")
+            mapping::load_bytes(
+                &engine,
+                black_box(bytes),
+                "builtin:http",
+                config.cache_dir.as_deref(),
+                config.limits,
+            )
+            .expect("loads")
         })
     });
     group.finish();

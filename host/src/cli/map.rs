@@ -19,6 +19,10 @@ pub struct MapArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Haproxy)]
     format: Format,
+    /// Exit with status 1 when any check fell back to TCP (a service
+    /// without any check is not counted).
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -49,6 +53,19 @@ pub fn run(args: MapArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         Format::Haproxy => print!("{}", report::render_haproxy(&reports)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+    }
+    let fell_back: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.fallback.as_deref().is_some_and(|f| !f.starts_with("no-check")))
+        .map(|r| r.service.as_str())
+        .collect();
+    if args.strict && !fell_back.is_empty() {
+        eprintln!(
+            "error: {} check(s) fell back to TCP: {}",
+            fell_back.len(),
+            fell_back.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ pub mod lock;
 mod mapped_cache;
 mod prefetch;
 pub mod reconcile;
+mod refused;
 mod run;
 mod trim;
 

@@ -8,6 +8,7 @@
 
 use super::interner::Interner;
 use super::mapped_cache::MappedCache;
+use super::refused::Refused;
 use crate::haproxy::{ApplyReport, Driver, ReloadOutcome};
 use crate::mapping::Engine;
 use crate::metrics::ReloadReason;
@@ -60,6 +61,8 @@ pub struct Reconciler<D: Driver, C: Api> {
     logged: HashSet<String>,
     assembled: Assembled,
     mapped: MappedCache,
+    /// Services whose rendered checks HAProxy refused: planned with TCP.
+    refused: Refused,
     /// Keep each instance's report in its plan (`explain`); the daemon
     /// does not read them, and at 10,000 instances they hold ~10 MB.
     reports: Reports,
@@ -89,6 +92,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             logged: HashSet::new(),
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
+            refused: Refused::default(),
             reports: Reports::Skip,
         }
     }
@@ -197,6 +201,12 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         let started = std::time::Instant::now();
         let before = self.assembled.desired.clone();
         let (planned, retry) = self.plan().await;
+        if self.engine.interrupted() {
+            // Stopping: the interrupted plugin calls fell back to TCP, which
+            // HAProxy must not get. The next start plans them again.
+            self.dirty.extend(planned);
+            return Ok(Outcome::default());
+        }
         let plan_took = started.elapsed();
         let mut outcome = Outcome {
             planned: planned.len(),
@@ -218,6 +228,11 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             "reconciled"
         );
         self.log_report(&report);
+        let refused = self.refused.record(&report, &self.plans);
+        if !refused.is_empty() {
+            self.dirty.extend(refused);
+            requeue(&mut outcome.requeue_after, Duration::ZERO);
+        }
         if let Some(after) = report.requeue_after {
             requeue(&mut outcome.requeue_after, after);
         }
@@ -241,7 +256,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             }
         }
         let mut retry = None;
-        let mapper = self.mapped.with(&self.engine, 2 * self.catalog.len());
+        let cached = self.mapped.with(&self.engine, 2 * self.catalog.len());
+        let mapper = self.refused.mapper(&cached, &self.engine);
         for service in &dirty {
             let Some(instances) = groups.get(service) else {
                 self.plans.remove(service);

@@ -141,7 +141,7 @@ const RETRY_SYNC: Duration = Duration::from_secs(1);
 pub async fn run(
     config: Config,
     config_path: Option<PathBuf>,
-    mut control: mpsc::Receiver<Control>,
+    control: mpsc::Receiver<Control>,
 ) -> Result<(), Error> {
     // Before anything touches HAProxy; held until the daemon returns.
     let lock = super::Lock::acquire(&super::Lock::path_for(&config.haproxy.managed_config))?;
@@ -156,6 +156,7 @@ pub async fn run(
     } = build(&config).await?;
     let readiness = Readiness::new(watcher.health());
     let (engine_cell, engine_now) = tokio::sync::watch::channel(engine);
+    let mut control = interrupting(control, engine_cell.subscribe());
     let metrics = Arc::new(Metrics::new(sources(
         &readiness, &watcher, &driver, &checks, engine_now,
     )));
@@ -266,6 +267,27 @@ pub async fn run(
     let _ = stop_admin.send(());
     let _ = watcher_task.await;
     Ok(())
+}
+
+/// Forwards the control messages; a stop request first interrupts the
+/// plugins, so that a call in flight (up to its deadline) does not hold up
+/// the loop that is to see the request.
+fn interrupting(
+    mut control: mpsc::Receiver<Control>,
+    engine: tokio::sync::watch::Receiver<Arc<Engine>>,
+) -> mpsc::Receiver<Control> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(message) = control.recv().await {
+            if message == Control::Shutdown {
+                engine.borrow().interrupt();
+            }
+            if tx.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// What `/metrics` reads at scrape time.

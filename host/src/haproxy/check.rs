@@ -99,7 +99,8 @@ pub fn render(plan: &CheckPlan, ctx: &RenderContext) -> Result<RenderedCheck, In
             positive_ms("timeout check", ms)?,
         ]);
     }
-    out.server = server_args(&plan.server, tls_rule, ctx)?.into();
+    let http = matches!(plan.backend, BackendCheck::Http(_));
+    out.server = server_args(&plan.server, tls_rule, http, ctx)?.into();
     Ok(out)
 }
 
@@ -115,9 +116,18 @@ fn positive_ms(what: &str, ms: u32) -> Result<Token, Invalid> {
             reason: "must be positive",
         });
     }
-    // Never above HAProxy's limit (`timers::clamp` warns about it earlier).
-    Ok(Token::millis(ms.min(super::timers::MAX_TIMER_MS)))
+    if ms > super::timers::MAX_TIMER_MS {
+        return Err(Invalid {
+            what: what.into(),
+            value: format!("{ms}ms"),
+            reason: "is over HAProxy's largest timer (2147483647ms)",
+        });
+    }
+    Ok(Token::millis(ms))
 }
+
+/// HAProxy reads counts into a C `int`: a larger one is refused.
+const MAX_COUNT: u32 = i32::MAX as u32;
 
 fn positive(what: &str, n: u32) -> Result<Token, Invalid> {
     if n == 0 {
@@ -125,6 +135,17 @@ fn positive(what: &str, n: u32) -> Result<Token, Invalid> {
             what: what.into(),
             value: "0".into(),
             reason: "must be positive",
+        });
+    }
+    count(what, n)
+}
+
+fn count(what: &str, n: u32) -> Result<Token, Invalid> {
+    if n > MAX_COUNT {
+        return Err(Invalid {
+            what: what.into(),
+            value: n.to_string(),
+            reason: "is over HAProxy's largest count (2147483647)",
         });
     }
     Ok(Token::number(n))
@@ -230,11 +251,11 @@ fn http_lines(
         let pattern = match expect.matcher {
             HttpMatch::Status => {
                 line.push(kw("status"));
-                Token::restricted("http-check expect status", &expect.pattern, "-,", 64)?
+                Token::status_codes("http-check expect status", &expect.pattern)?
             }
             HttpMatch::Rstatus => {
                 line.push(kw("rstatus"));
-                Token::quoted("http-check expect rstatus", &expect.pattern, MAX_TEXT)?
+                Token::regex("http-check expect rstatus", &expect.pattern, MAX_TEXT)?
             }
             HttpMatch::String => {
                 line.push(kw("string"));
@@ -242,7 +263,7 @@ fn http_lines(
             }
             HttpMatch::Rstring => {
                 line.push(kw("rstring"));
-                Token::quoted("http-check expect rstring", &expect.pattern, MAX_TEXT)?
+                Token::regex("http-check expect rstring", &expect.pattern, MAX_TEXT)?
             }
         };
         line.push(pattern);
@@ -258,6 +279,18 @@ fn http_lines(
 fn tcp_check_lines(rules: &[TcpCheckRule], lines: &mut Vec<Vec<Token>>) -> Result<bool, Invalid> {
     if rules.is_empty() || rules.len() > MAX_RULES {
         return Err(too_many("tcp-check rules", rules.len()));
+    }
+    // HAProxy: with a `connect` anywhere, the first rule (comments aside)
+    // must be a `connect`.
+    let first = rules.iter().find(|r| !matches!(r, TcpCheckRule::Comment(_)));
+    if rules.iter().any(|r| matches!(r, TcpCheckRule::Connect(_)))
+        && !matches!(first, Some(TcpCheckRule::Connect(_)))
+    {
+        return Err(Invalid {
+            what: "tcp-check rules".into(),
+            value: "connect".into(),
+            reason: "must come first when there is one (comments aside)",
+        });
     }
     lines.push(vec![kw("option"), kw("tcp-check")]);
     let mut tls = false;
@@ -301,7 +334,7 @@ fn tcp_check_lines(rules: &[TcpCheckRule], lines: &mut Vec<Vec<Token>>) -> Resul
             TcpCheckRule::Expect(e) => {
                 line.push(kw("expect"));
                 if let Some(n) = e.min_recv {
-                    line.extend([kw("min-recv"), Token::number(n)]);
+                    line.extend([kw("min-recv"), count("tcp-check expect min-recv", n)?]);
                 }
                 if let Some(status) = &e.error_status {
                     if !matches!(
@@ -335,7 +368,7 @@ fn tcp_check_lines(rules: &[TcpCheckRule], lines: &mut Vec<Vec<Token>>) -> Resul
                     ),
                     TcpMatch::Rstring => (
                         "rstring",
-                        Token::quoted("tcp-check expect rstring", &e.pattern, MAX_TEXT)?,
+                        Token::regex("tcp-check expect rstring", &e.pattern, MAX_TEXT)?,
                     ),
                     TcpMatch::Binary => {
                         let hex =
@@ -353,7 +386,7 @@ fn tcp_check_lines(rules: &[TcpCheckRule], lines: &mut Vec<Vec<Token>>) -> Resul
                     }
                     TcpMatch::Rbinary => (
                         "rbinary",
-                        Token::quoted("tcp-check expect rbinary", &e.pattern, MAX_TEXT)?,
+                        Token::regex("tcp-check expect rbinary", &e.pattern, MAX_TEXT)?,
                     ),
                 };
                 line.extend([Token::keyword(matcher), pattern]);
@@ -368,6 +401,7 @@ fn tcp_check_lines(rules: &[TcpCheckRule], lines: &mut Vec<Vec<Token>>) -> Resul
 fn server_args(
     s: &ServerCheck,
     tls_rule: bool,
+    http: bool,
     ctx: &RenderContext,
 ) -> Result<Vec<Token>, Invalid> {
     let mut args = vec![kw("check")];
@@ -411,9 +445,27 @@ fn server_args(
         args.extend([kw("check-sni"), Token::hostname("check-sni", sni)?]);
     }
     if let Some(proto) = &s.proto {
+        // HAProxy refuses a multiplexer it does not have; of the backend
+        // ones, only h1 and h2 make sense for a check (fcgi needs an fcgi-app).
+        // And it only applies to HTTP checks: with any other,
+        // HAProxy refuses "an incompatible MUX protocol".
+        if !http {
+            return Err(Invalid {
+                what: "check-proto".into(),
+                value: proto.chars().take(20).collect(),
+                reason: "needs an HTTP check (option httpchk)",
+            });
+        }
+        if !matches!(proto.as_str(), "h1" | "h2") {
+            return Err(Invalid {
+                what: "check-proto".into(),
+                value: proto.chars().take(20).collect(),
+                reason: "is not h1 or h2",
+            });
+        }
         args.extend([
             kw("check-proto"),
-            Token::restricted("check-proto", proto, "-._", 16)?,
+            Token::restricted("check-proto", proto, "", 16)?,
         ]);
     }
     if let Some(alpn) = &s.alpn {

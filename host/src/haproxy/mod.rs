@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod driver;
+pub mod dry_run;
 pub mod error;
 pub mod ledger;
 pub mod names;

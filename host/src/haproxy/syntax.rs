@@ -189,6 +189,54 @@ impl Token {
         Ok(Token(format!("'{value}'")))
     }
 
+    /// HTTP status codes for `http-check expect status`: a comma-separated
+    /// list of three-digit codes and `low-high` ranges, as HAProxy parses
+    /// them (it has no `2xx` form: that is `200-299`).
+    ///
+    /// # Errors
+    /// Anything else, an empty item, a range that runs backwards, or over
+    /// 64 bytes.
+    pub fn status_codes(what: &str, value: &str) -> Result<Token> {
+        check_len(what, value, 64)?;
+        let code = |c: &str| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit());
+        let item_ok = |item: &str| match item.split_once('-') {
+            None => code(item),
+            Some((low, high)) => code(low) && code(high) && low <= high,
+        };
+        if value.split(',').all(item_ok) {
+            Ok(Token(value.to_string()))
+        } else {
+            Err(invalid(
+                what,
+                value,
+                "is not a comma-separated list of status codes or ranges such as 200-399 \
+                 (HAProxy has no `2xx`: write 200-299)",
+            ))
+        }
+    }
+
+    /// A regular expression, single-quoted like [`Token::quoted`], that
+    /// HAProxy's PCRE2 compiles: the pattern must parse as a regex
+    /// (`regex-syntax`, a stricter dialect: what it refuses, such as
+    /// look-around, is refused here too).
+    ///
+    /// # Errors
+    /// As [`Token::quoted`], or a pattern that does not parse.
+    pub fn regex(what: &str, value: &str, max: usize) -> Result<Token> {
+        let token = Token::quoted(what, value, max)?;
+        let hir = regex_syntax::Parser::new()
+            .parse(value)
+            .map_err(|_| invalid(what, value, "is not a valid regular expression"))?;
+        if !repetitions_within(&hir, PCRE_MAX_REPEAT) {
+            return Err(invalid(
+                what,
+                value,
+                "repeats more than 65535 times, which PCRE refuses",
+            ));
+        }
+        Ok(token)
+    }
+
     /// Log-format text with literal content: like [`Token::quoted`], with `%` doubled.
     ///
     /// # Errors
@@ -206,6 +254,24 @@ impl Token {
     /// The token as written.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// PCRE's largest `{n,m}` count.
+const PCRE_MAX_REPEAT: u32 = 65_535;
+
+/// Whether every `{n,m}` of `hir` stays within `max`.
+fn repetitions_within(hir: &regex_syntax::hir::Hir, max: u32) -> bool {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Repetition(r) => {
+            r.min <= max && r.max.is_none_or(|m| m <= max) && repetitions_within(&r.sub, max)
+        }
+        HirKind::Capture(c) => repetitions_within(&c.sub, max),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().all(|h| repetitions_within(h, max))
+        }
+        _ => true,
     }
 }
 
@@ -266,6 +332,29 @@ mod tests {
         assert_eq!(t.as_str(), "^api[0-9]+\\\\.example\\\\.com$");
         for bad in ["a b", "a;b", "a#b", "a'b", "a\"b", "a\nb", "a\tb", "é", ""] {
             assert!(Token::socket_word("regex", bad, 100).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn status_codes_follow_haproxy() {
+        for good in ["200", "200-399", "200,301,302", "200-299,404"] {
+            assert!(Token::status_codes("s", good).is_ok(), "{good:?}");
+        }
+        for bad in ["2xx", "200-", "-399", "399-200", "200,,301", "20", "abc", ""] {
+            assert!(Token::status_codes("s", bad).is_err(), "{bad:?}");
+        }
+        let err = Token::status_codes("http-check expect status", "2xx").unwrap_err();
+        assert!(err.to_string().contains("200-299"), "{err}");
+    }
+
+    #[test]
+    fn regexes_must_compile() {
+        assert_eq!(
+            Token::regex("r", "^OK [0-9]+", 100).unwrap().as_str(),
+            "'^OK [0-9]+'"
+        );
+        for bad in ["a(", "[z-a]", "*x", "a{2,1}", "a{70000}", "(x{1,65536})"] {
+            assert!(Token::regex("r", bad, 100).is_err(), "{bad:?}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! The `[mapping]` section of the config: which plugin serves which check type, settings, limits.
 
-use super::limits::Limits;
+use super::limits::{Limits, LimitsOverride};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,8 +18,11 @@ pub struct Config {
     pub plugins: BTreeMap<String, String>,
     /// Check type → settings handed to its plugin.
     pub settings: BTreeMap<String, BTreeMap<String, toml::Value>>,
-    /// Per-call limits.
+    /// Per-call limits of every plugin.
     pub limits: Limits,
+    /// Check type → the limits to change for its plugin only (the other
+    /// keys come from `limits`).
+    pub plugin_limits: BTreeMap<String, LimitsOverride>,
     /// Directory for compiled site plugins (`.cwasm`); none compiles them at
     /// every start (the built-ins come precompiled). It must be as trusted
     /// as the binary.
@@ -60,6 +63,16 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// Limits for a check type no plugin serves.
+    #[error(
+        "mapping.plugin_limits.{check_type}: no plugin serves this check type (types: {known})"
+    )]
+    LimitsForUnknownType {
+        /// The check type key.
+        check_type: String,
+        /// The check types served.
+        known: String,
+    },
     /// A setting that is not a string, number or boolean.
     #[error("mapping.settings.{check_type}.{key}: settings are strings, numbers or booleans")]
     BadSetting {
@@ -94,6 +107,30 @@ impl Config {
             routes.insert(check_type.to_ascii_lowercase(), source);
         }
         Ok(routes)
+    }
+
+    /// The limits of a check type's plugin: `limits` with its
+    /// `plugin_limits` entry over them.
+    ///
+    /// # Errors
+    /// A `plugin_limits` entry for a check type with no plugin.
+    pub fn limits_for(&self, check_type: &str) -> Result<Limits, ConfigError> {
+        let routes = self.routes()?;
+        if let Some(unknown) = self
+            .plugin_limits
+            .keys()
+            .find(|t| !routes.contains_key(&t.to_ascii_lowercase()))
+        {
+            return Err(ConfigError::LimitsForUnknownType {
+                check_type: unknown.clone(),
+                known: routes.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        }
+        Ok(self
+            .plugin_limits
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(check_type))
+            .map_or(self.limits, |(_, o)| o.over(self.limits)))
     }
 
     /// The settings of a check type's plugin, as strings.

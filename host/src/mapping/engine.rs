@@ -7,15 +7,18 @@
 
 use super::config::{Config, ConfigError, Source};
 use super::error::{CallError, LoadError};
+use super::failures::Failures;
+use super::limits::Limits;
 use super::plugin::Plugin;
 use super::stats::{Snapshot, Stats};
 use super::tags::CheckTags;
-use super::{builtin, sample, wasm};
+use super::{load, sample, wasm};
 use crate::haproxy::check::{RenderContext, RenderedCheck, render};
 use hnc_core::builtin::tcp;
 use hnc_core::model::{CheckPlan, NomadCheck, ServiceContext, Settings};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Why an engine could not be built.
@@ -94,6 +97,8 @@ pub struct Engine {
     render: RenderContext,
     stats: Stats,
     warned: Mutex<HashSet<u64>>,
+    failures: Failures,
+    interrupted: AtomicBool,
 }
 
 impl Engine {
@@ -103,14 +108,27 @@ impl Engine {
     /// A bad config value, a plugin that cannot load, or settings a plugin refuses.
     pub fn new(config: &Config, render: RenderContext) -> Result<Engine, Error> {
         let engine = wasm::new_engine().map_err(|e| Error::Wasm(format!("{e:#}")))?;
-        let mut loaded: BTreeMap<Source, Arc<Plugin>> = BTreeMap::new();
+        let mut components = BTreeMap::new();
+        let mut loaded: BTreeMap<(Source, Limits), Arc<Plugin>> = BTreeMap::new();
         let mut routes = HashMap::new();
         for (check_type, source) in config.routes()? {
-            let plugin = match loaded.get(&source) {
+            let limits = config.limits_for(&check_type)?;
+            let plugin = match loaded.get(&(source.clone(), limits)) {
                 Some(plugin) => plugin.clone(),
                 None => {
-                    let plugin = Arc::new(load(&engine, &source, config)?);
-                    loaded.insert(source.clone(), plugin.clone());
+                    if !components.contains_key(&source) {
+                        let component =
+                            load::component(&engine, &source, config.cache_dir.as_deref())?;
+                        components.insert(source.clone(), component);
+                    }
+                    let component = &components[&source];
+                    let plugin = Arc::new(Plugin::load(
+                        &engine,
+                        component,
+                        &source.origin(),
+                        limits,
+                    )?);
+                    loaded.insert((source.clone(), limits), plugin.clone());
                     plugin
                 }
             };
@@ -123,7 +141,7 @@ impl Engine {
                 );
             }
             let settings = config.settings_for(&check_type)?;
-            trial(&plugin, &check_type, &settings)?;
+            trial(&plugin, &check_type, &settings, &render)?;
             routes.insert(check_type, Route { plugin, settings });
         }
         Ok(Engine {
@@ -131,7 +149,18 @@ impl Engine {
             render,
             stats: Stats::default(),
             warned: Mutex::new(HashSet::new()),
+            failures: Failures::default(),
+            interrupted: AtomicBool::new(false),
         })
+    }
+
+    /// Makes every plugin call, running or future, end at once (in a TCP
+    /// fallback): the connector is stopping.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Relaxed);
+        for route in self.routes.values() {
+            route.plugin.interrupt();
+        }
     }
 
     /// The plugin serving each check type.
@@ -140,6 +169,19 @@ impl Engine {
             .iter()
             .map(|(t, r)| (t.as_str(), &*r.plugin))
             .collect()
+    }
+
+    /// Whether [`Engine::interrupt`] was called: its results since are
+    /// fallbacks that must not reach HAProxy.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// The settings a check type's plugin is called with (none for a type
+    /// no plugin serves).
+    pub fn settings(&self, check_type: &str) -> &Settings {
+        static NONE: Settings = Vec::new();
+        self.routes.get(check_type).map_or(&NONE, |r| &r.settings)
     }
 
     /// The counters.
@@ -188,8 +230,7 @@ impl Engine {
         };
         let label = route.plugin.label().to_string();
         mapped.plugin = Some(label.clone());
-        self.stats.call(&label);
-        match route.plugin.call(service, &check, &route.settings) {
+        match self.call(route, service, &check) {
             Ok(plan) => {
                 for warning in &plan.warnings {
                     self.warn_once(service, Some(&label), "plugin-warning", warning);
@@ -258,8 +299,63 @@ impl Engine {
         mapped
     }
 
+    /// A plugin call, or the error the same input gave within the failure TTL.
+    fn call(
+        &self,
+        route: &Route,
+        service: &ServiceContext,
+        check: &NomadCheck,
+    ) -> Result<CheckPlan, CallError> {
+        let label = route.plugin.label();
+        let key = self.failures.key(label, service, check, &route.settings);
+        let now = std::time::Instant::now();
+        if let Some(error) = self.failures.get(key, now) {
+            return Err(error);
+        }
+        self.stats.call(label);
+        let result = route.plugin.call(service, check, &route.settings);
+        if let Err(error) = &result {
+            self.stats.error(label, error.cause());
+            if !route.plugin.interrupted() {
+                self.failures.put(key, error.clone(), now);
+            }
+        }
+        result
+    }
+
+    /// The same service's check as a TCP check, because HAProxy refused
+    /// what `mapped` rendered: `reason` names the plugin, the field and the
+    /// value. Logged once, counted as an `haproxy-refused` fallback.
+    pub fn refused_by_haproxy(
+        &self,
+        service: &ServiceContext,
+        check: Option<&NomadCheck>,
+        mapped: &Mapped,
+        reason: String,
+    ) -> Mapped {
+        self.log_once(true, service, mapped.plugin.as_deref(), "haproxy-refused", &reason);
+        self.stats.fallback("haproxy-refused");
+        let tags = CheckTags::parse(&service.tags);
+        let check = tags.apply_to_input(check.cloned());
+        let mut refused = Mapped {
+            plan: CheckPlan::tcp_fallback(),
+            rendered: RenderedCheck::default(),
+            plugin: mapped.plugin.clone(),
+            origin: mapped.origin,
+            fallback: None,
+            tags: mapped.tags.clone(),
+            notes: mapped.notes.clone(),
+        };
+        refused.notes.push(reason.clone());
+        let mut refused = self.finish(service, refused, &tags, check.as_ref(), true);
+        refused.fallback = Some(Fallback {
+            cause: "haproxy-refused",
+            reason,
+        });
+        refused
+    }
+
     fn plugin_failed(&self, service: &ServiceContext, label: &str, error: &CallError) {
-        self.stats.error(label, error.cause());
         self.stats.fallback(error.cause());
         let reason = format!("plugin {label} {error}: TCP check instead");
         self.warn_once(service, Some(label), error.cause(), &reason);
@@ -273,6 +369,18 @@ impl Engine {
         cause: &str,
         message: &str,
     ) {
+        self.log_once(false, service, plugin, cause, message);
+    }
+
+    /// Logs a warning (or an error) once per (service, plugin, cause, message).
+    fn log_once(
+        &self,
+        error: bool,
+        service: &ServiceContext,
+        plugin: Option<&str>,
+        cause: &str,
+        message: &str,
+    ) {
         let mut key = DefaultHasher::new();
         (&service.namespace, &service.name, plugin, cause, message).hash(&mut key);
         let first = self.warned.lock().is_ok_and(|mut seen| {
@@ -281,14 +389,15 @@ impl Engine {
             }
             seen.insert(key.finish())
         });
-        if first {
-            tracing::warn!(
-                service = %format_args!("{}/{}", service.namespace, service.name),
-                job = %service.job,
-                plugin = plugin.unwrap_or("-"),
-                cause,
-                "{message}"
-            );
+        if !first {
+            return;
+        }
+        let service_name = format!("{}/{}", service.namespace, service.name);
+        let plugin = plugin.unwrap_or("-");
+        if error {
+            tracing::error!(service = %service_name, job = %service.job, plugin, cause, "{message}");
+        } else {
+            tracing::warn!(service = %service_name, job = %service.job, plugin, cause, "{message}");
         }
     }
 }
@@ -300,74 +409,24 @@ fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
         .unwrap_or_else(CheckPlan::tcp_fallback)
 }
 
-/// Loads one plugin from its source.
-fn load(engine: &wasmtime::Engine, source: &Source, config: &Config) -> Result<Plugin, LoadError> {
-    let origin = source.origin();
-    if let Source::Builtin(name) = source
-        && let Some(component) = builtin::precompiled(engine, name)
-    {
-        return Plugin::load(engine, &component, &origin, config.limits);
-    }
-    let bytes: std::borrow::Cow<'_, [u8]> = match source {
-        Source::Builtin(name) => builtin::BUILTINS
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, b)| (*b).into())
-            .ok_or_else(|| LoadError::CompileFailed {
-                plugin: origin.clone(),
-                message: "no such built-in".into(),
-            })?,
-        Source::File(path) => std::fs::read(path)
-            .map_err(|source| LoadError::ReadFailed {
-                path: path.clone(),
-                source,
-            })?
-            .into(),
-    };
-    load_bytes(engine, &bytes, &origin, config)
-}
-
-/// Compiles (through the cache) and validates a component.
-///
-/// # Errors
-/// Any [`LoadError`].
-pub fn load_bytes(
-    engine: &wasmtime::Engine,
-    bytes: &[u8],
-    origin: &str,
-    config: &Config,
-) -> Result<Plugin, LoadError> {
-    if wasmparser_is_core_module(bytes) {
-        return Err(LoadError::CompileFailed {
-            plugin: origin.into(),
-            message: "this is a core wasm module, not a component; encode it with \
-                      `hnc-plugin-build` (docs/plugin-guide.md)"
-                .into(),
-        });
-    }
-    let component = wasm::compile(engine, bytes, config.cache_dir.as_deref()).map_err(|e| {
-        LoadError::CompileFailed {
-            plugin: origin.into(),
-            message: format!("{e:#}"),
-        }
-    })?;
-    Plugin::load(engine, &component, origin, config.limits)
-}
-
-/// A core module starts `\0asm` version 1; a component has layer 1 in bytes 6..8.
-fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
-}
-
-/// Maps a canonical check of `check_type` so that bad settings fail at start.
-fn trial(plugin: &Plugin, check_type: &str, settings: &Settings) -> Result<(), Error> {
+/// Maps and renders a canonical check of `check_type`, so that settings the
+/// plugin refuses, or that make it answer what HAProxy must not see, stop
+/// the start (or the reload).
+fn trial(
+    plugin: &Plugin,
+    check_type: &str,
+    settings: &Settings,
+    ctx: &RenderContext,
+) -> Result<(), Error> {
     let (service, check) = (sample::service(), sample::check(check_type));
-    plugin
+    let rejected = |cause: String| Error::SettingsRejected {
+        check_type: check_type.into(),
+        plugin: plugin.label().into(),
+        cause,
+    };
+    let plan = plugin
         .call(&service, &check, settings)
-        .map(drop)
-        .map_err(|e| Error::SettingsRejected {
-            check_type: check_type.into(),
-            plugin: plugin.label().into(),
-            cause: e.to_string(),
-        })
+        .map_err(|e| rejected(e.to_string()))?;
+    render(&plan, ctx).map_err(|invalid| rejected(format!("it answers an invalid value: {invalid}")))?;
+    Ok(())
 }

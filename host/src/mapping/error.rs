@@ -63,9 +63,10 @@ pub enum LoadError {
 /// Why one mapping call failed; the check falls back to TCP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
-    /// Ran out of fuel: an endless loop or far too much work.
-    #[error("timed out (fuel budget of {0} exhausted)")]
-    Timeout(u64),
+    /// Ran out of fuel or past its deadline: an endless loop, far too much
+    /// work, or too much host work (logs) for it.
+    #[error("timed out ({0})")]
+    Timeout(String),
     /// Hit the memory cap.
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),

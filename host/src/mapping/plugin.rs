@@ -1,42 +1,16 @@
 //! One loaded plugin: its `InstancePre`, a pool of warm instances, and bounded calls.
 
-use super::bindings::{self, Mapper, MapperImports, MapperPre, WIT_COMPATIBLE, WIT_PACKAGE};
+use super::bindings::{self, Mapper, MapperPre};
 use super::error::{CallError, LoadError, sanitize};
-use super::limits::{Limiter, Limits, MemoryCapExceeded};
-use hnc_core::model::{CheckPlan, LogLevel, NomadCheck, PluginInfo, ServiceContext, Settings};
+use super::host::{self, HostState, MAX_MESSAGE, Switches};
+use super::imports::check_imports;
+use super::limits::{Limits, MemoryCapExceeded};
+use hnc_core::model::{CheckPlan, NomadCheck, PluginInfo, ServiceContext, Settings};
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, Trap};
-
-/// Longest log line or refusal message kept from a plugin.
-const MAX_MESSAGE: usize = 1024;
-
-/// The store data of one plugin instance.
-pub(super) struct HostState {
-    plugin: Arc<str>,
-    limiter: Limiter,
-    logs_left: u32,
-}
-
-impl bindings::haproxy_nomad::mapping::types::Host for HostState {}
-
-impl MapperImports for HostState {
-    fn log(&mut self, level: bindings::haproxy_nomad::mapping::types::LogLevel, message: String) {
-        if self.logs_left == 0 {
-            return;
-        }
-        self.logs_left -= 1;
-        let message = sanitize(&message, MAX_MESSAGE);
-        let plugin = &*self.plugin;
-        match bindings::level_from_wit(level) {
-            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            LogLevel::Error => tracing::error!(plugin, "{message}"),
-        }
-    }
-}
 
 /// Where a wasmtime error happened.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +33,7 @@ pub struct Plugin {
     pre: MapperPre<HostState>,
     limits: Limits,
     pool: Mutex<Vec<Warm>>,
+    switches: Arc<Switches>,
 }
 
 impl fmt::Debug for Plugin {
@@ -84,13 +59,16 @@ impl Plugin {
         origin: &str,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
-        check_imports(engine, component, origin)?;
+        check_imports(
+            component.component_type().imports(engine).map(|(name, _)| name),
+            origin,
+        )?;
         let mut linker = Linker::<HostState>::new(engine);
         let link = |e: wasmtime::Error| LoadError::LinkFailed {
             plugin: origin.into(),
             message: format!("{e:#}"),
         };
-        Mapper::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?;
+        host::add_to_linker(&mut linker).map_err(link)?;
         let pre = MapperPre::new(linker.instantiate_pre(component).map_err(link)?).map_err(link)?;
         let mut plugin = Plugin {
             origin: origin.into(),
@@ -99,6 +77,7 @@ impl Plugin {
             pre,
             limits,
             pool: Mutex::new(Vec::new()),
+            switches: Arc::default(),
         };
         plugin.info = plugin.call_info()?;
         plugin.label = Arc::from(format!("{}@{}", plugin.info.name, plugin.info.version));
@@ -118,6 +97,27 @@ impl Plugin {
     /// Where the plugin came from (`builtin:http` or a path).
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// The limits its calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Makes every running and future call trap at once: the connector is
+    /// stopping and must not wait for a plugin.
+    pub fn interrupt(&self) {
+        self.switches.interrupted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Plugin::interrupt`] was called.
+    pub fn interrupted(&self) -> bool {
+        self.switches.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Drops (or keeps again) the plugin's `log` calls; they still cost fuel.
+    pub fn mute(&self, muted: bool) {
+        self.switches.muted.store(muted, Ordering::Relaxed);
     }
 
     /// Maps one check within the limits.
@@ -189,9 +189,7 @@ impl Plugin {
         check: &NomadCheck,
         settings: &Settings,
     ) -> Result<Result<CheckPlan, CallError>, CallError> {
-        warm.store.data_mut().logs_left = self.limits.log_lines_per_call;
-        warm.store
-            .set_fuel(self.limits.fuel)
+        host::start_call(&mut warm.store, &self.limits)
             .map_err(|e| CallError::Host(format!("{e:#}")))?;
         let borrowed = bindings::Borrowed::new(service, check, settings);
         let headers = borrowed.headers(check);
@@ -202,6 +200,14 @@ impl Plugin {
             &borrowed.settings,
         );
         let answer = result.map_err(|e| self.classify(e, Stage::Call))?;
+        let dropped = host::logs_dropped(&warm.store);
+        if dropped > 0 {
+            tracing::debug!(
+                plugin = &*self.label,
+                dropped,
+                "log messages over the per-call caps were dropped"
+            );
+        }
         Ok(match answer {
             Err(refusal) if refusal.len() > self.limits.output_bytes => {
                 Err(CallError::InvalidOutput(format!(
@@ -226,20 +232,13 @@ impl Plugin {
     }
 
     fn instantiate(&self) -> Result<Warm, CallError> {
-        let mut store = Store::new(
+        let mut store = host::new_store(
             self.pre.engine(),
-            HostState {
-                plugin: self.label.clone(),
-                limiter: Limiter {
-                    memory_bytes: self.limits.memory_bytes,
-                },
-                logs_left: self.limits.log_lines_per_call,
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        store
-            .set_fuel(self.limits.fuel)
-            .map_err(|e| CallError::Host(format!("{e:#}")))?;
+            self.label.clone(),
+            self.limits,
+            self.switches.clone(),
+        )
+        .map_err(|e| CallError::Host(format!("{e:#}")))?;
         let mapper = self
             .pre
             .instantiate(&mut store)
@@ -287,46 +286,31 @@ impl Plugin {
             return CallError::ResourceExhausted(cap.to_string());
         }
         let message = sanitize(&format!("{error:#}"), 300);
+        let limits = &self.limits;
         match (error.downcast_ref::<Trap>(), stage) {
-            (Some(Trap::OutOfFuel | Trap::Interrupt), _) => CallError::Timeout(self.limits.fuel),
+            (Some(Trap::OutOfFuel), _) => {
+                CallError::Timeout(format!("fuel budget of {} exhausted", limits.fuel))
+            }
+            (Some(Trap::Interrupt), _) if self.switches.interrupted.load(Ordering::Relaxed) => {
+                CallError::Timeout("interrupted: the connector is stopping".into())
+            }
+            (Some(Trap::Interrupt), _) => CallError::Timeout(format!(
+                "deadline of {} ms passed",
+                limits.deadline().as_millis()
+            )),
             (Some(trap), _) => CallError::Trapped(trap.to_string()),
             (None, _) if message.contains("exceeds memory limits") => {
                 CallError::ResourceExhausted(message)
+            }
+            // wasmtime's hostcall fuel: a string or list over the cap.
+            (None, _) if message.contains("too much data is being copied") => {
+                CallError::InvalidOutput(format!(
+                    "an answer or log message over the cap of {} bytes",
+                    limits.output_bytes
+                ))
             }
             (None, Stage::Call) => CallError::InvalidOutput(message),
             (None, Stage::Instantiate) => CallError::Trapped(message),
         }
     }
-}
-
-/// Refuses a component that imports anything beyond `log` and the types.
-fn check_imports(
-    engine: &wasmtime::Engine,
-    component: &Component,
-    origin: &str,
-) -> Result<(), LoadError> {
-    for (name, _) in component.component_type().imports(engine) {
-        if name == "log" {
-            continue;
-        }
-        if let Some(version) = name
-            .strip_prefix(WIT_PACKAGE)
-            .and_then(|rest| rest.strip_prefix("/types@"))
-        {
-            if version.starts_with(WIT_COMPATIBLE) {
-                continue;
-            }
-            {
-                return Err(LoadError::IncompatibleVersion {
-                    plugin: origin.into(),
-                    import: name.into(),
-                });
-            }
-        }
-        return Err(LoadError::ForbiddenImport {
-            plugin: origin.into(),
-            import: sanitize(name, 200),
-        });
-    }
-    Ok(())
 }

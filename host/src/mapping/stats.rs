@@ -12,7 +12,8 @@ pub struct Stats {
 /// A copy of the counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Calls per plugin label.
+    /// Calls per plugin label (an input that failed within the failure
+    /// TTL is answered from memory, without a call).
     pub calls: BTreeMap<String, u64>,
     /// Failed calls per (plugin label, cause).
     pub errors: BTreeMap<(String, String), u64>,

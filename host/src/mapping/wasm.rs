@@ -16,18 +16,37 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 
-/// The engine every plugin runs on: fuel-metered, no WASI.
+/// How often the epoch ticker advances every engine's epoch: the
+/// granularity of the per-call wall-time deadline.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The engine every plugin runs on: fuel-metered, epoch-interruptible, no
+/// WASI; a ticker thread advances its epoch every [`EPOCH_TICK`] until the
+/// engine is dropped.
 ///
 /// # Errors
-/// wasmtime refuses the configuration (not expected on supported hosts).
+/// wasmtime refuses the configuration (not expected on supported hosts), or
+/// the ticker thread cannot start.
 pub fn new_engine() -> wasmtime::Result<wasmtime::Engine> {
-    wasmtime::Engine::new(&config())
+    let engine = wasmtime::Engine::new(&config())?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+    Ok(engine)
 }
 
 /// The engine configuration; `host/build.rs` `engine_config` is its copy.
 fn config() -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
+    config.epoch_interruption(true);
     config.wasm_component_model(true);
     config
 }
