@@ -13,3 +13,4 @@ mod nomad_client;
 mod properties;
 mod sandbox;
 mod site_plugin;
+mod task_api;

@@ -29,9 +29,14 @@ pub struct World {
 impl World {
     /// Starts the simulator (heartbeats every 200 ms) and HAProxy.
     pub async fn start() -> World {
+        World::start_with(SimConfig::default()).await
+    }
+
+    /// Starts the simulator with `sim` (heartbeats every 200 ms) and HAProxy.
+    pub async fn start_with(sim: SimConfig) -> World {
         let sim = Sim::start(SimConfig {
             heartbeat: Duration::from_millis(200),
-            ..SimConfig::default()
+            ..sim
         })
         .await
         .expect("the simulator starts");
