@@ -13,4 +13,5 @@ mod nomad_client;
 mod properties;
 mod sandbox;
 mod site_plugin;
+mod status_page;
 mod task_api;

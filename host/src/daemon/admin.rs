@@ -1,9 +1,16 @@
 //! The admin HTTP listener: Prometheus `/metrics`, `/healthz` (the process
-//! runs) and `/readyz` (the connector does its job), plain text otherwise.
+//! runs), `/readyz` (the connector does its job), plain text otherwise, and
+//! the status page (`/status`, `/status.json`).
 
 mod readiness;
+mod status;
+mod status_html;
+mod status_http;
+mod status_live;
+mod status_publish;
 
 pub use readiness::{NotReady, Readiness};
+pub use status::{Published, Publisher, Status, StatusSource};
 
 use crate::metrics::{Format, Metrics};
 use axum::Router;
@@ -40,6 +47,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// Answered by `/readyz`.
     pub readiness: Readiness,
+    /// Read by `/status` and `/status.json` (none: they answer 404).
+    pub status: Option<StatusSource>,
 }
 
 /// Binds the admin listener's address.
@@ -73,6 +82,8 @@ fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/status", get(status_http::page))
+        .route("/status.json", get(status_http::json))
         .fallback(not_found)
         .with_state(state)
 }
@@ -145,6 +156,7 @@ mod tests {
             let state = AdminState {
                 metrics,
                 readiness: readiness.clone(),
+                status: None,
             };
             let served = tokio::spawn(serve(listener, state, async {
                 let _ = stopped.await;
