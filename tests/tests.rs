@@ -10,6 +10,7 @@ mod faults;
 mod fidelity;
 mod golden;
 mod nomad_client;
+mod package;
 mod properties;
 mod sandbox;
 mod site_plugin;
