@@ -6,6 +6,7 @@
 
 use hnc_tests::haproxy::{Layout, wait_until};
 use hnc_tests::world::{World, job, metric, metrics, readyz};
+use nomad_sim::SimConfig;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -133,7 +134,7 @@ async fn a_full_disk_keeps_every_old_file_reports_it_and_converges_once_space_re
         files: Some(disk.path.clone()),
         ..Layout::default()
     };
-    let mut w = World::start_with(layout).await;
+    let mut w = World::start_with(SimConfig::default(), layout).await;
     w.sim.register_job(job("web", "web", &[ON], None));
     w.place("web", "g", &[("http", 18081)]);
     let (config, admin) = w.config_with_admin();

@@ -11,3 +11,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
     echo "installing the wasm32-unknown-unknown target..." >&2
     rustup target add wasm32-unknown-unknown >&2
 fi
+# tests/package.rs builds the Debian package with cargo-deb: installing it
+# from source takes about 2.5 minutes on two cores.
+if ! command -v cargo-deb >/dev/null 2>&1; then
+    echo "installing cargo-deb..." >&2
+    cargo install cargo-deb --locked >&2
+fi
+# Chromium (for tests/status_page.rs's screenshot) is not installed here: it
+# pulls 114 more packages and 348 MB (76 s here); the test skips without it. To run it:
+# apt-get install chromium

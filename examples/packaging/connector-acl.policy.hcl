@@ -5,6 +5,16 @@
 # definitions), and allocations (job version, task group and ports of each
 # instance). It never writes.
 #
+# Run as a Nomad job (connector.nomad.hcl), attach it to the job's workload
+# identity: every task of the job then has these rights, with no token to
+# create, store or rotate.
+#
+#   nomad acl policy apply -namespace default -job haproxy-nomad-connector \
+#     -description "haproxy-nomad-connector" haproxy-nomad-connector connector-acl.policy.hcl
+#
+# Run under systemd (haproxy-nomad-connector.service), give it a token with
+# the policy instead, in NOMAD_TOKEN (/etc/haproxy-nomad-connector/env):
+#
 #   nomad acl policy apply -description "haproxy-nomad-connector" haproxy-nomad-connector connector-acl.policy.hcl
 #   nomad acl token create -name haproxy-nomad-connector -policy haproxy-nomad-connector
 #

@@ -5,6 +5,14 @@
 #   haproxy -W -S /run/haproxy/master.sock -f /etc/haproxy/haproxy.cfg -f /etc/haproxy/nomad-connector.cfg
 # The three host volumes below must be declared in the nodes' client config
 # (client { host_volume "haproxy-run" { path = "/run/haproxy" } ... }).
+#
+# No token in this job: the task talks to its local Nomad agent through the
+# Task API socket and authenticates with its workload identity. Nomad gives
+# that identity the policy attached to this job (run once, with a management
+# token; the policy is connector-acl.policy.hcl):
+#   nomad acl policy apply -namespace default -job haproxy-nomad-connector \
+#     -description "haproxy-nomad-connector" haproxy-nomad-connector connector-acl.policy.hcl
+# The event stream accepts workload identities from Nomad 1.9.6.
 job "haproxy-nomad-connector" {
   type        = "system"
   datacenters = ["*"]
@@ -45,15 +53,17 @@ job "haproxy-nomad-connector" {
         args    = ["run", "--config", "${NOMAD_TASK_DIR}/connector.toml"]
       }
 
-      # The token (policy: connector-acl.policy.hcl) lives in a Nomad
-      # Variable readable by this job: nomad var put nomad/jobs/haproxy-nomad-connector token=...
-      template {
-        data        = <<-EOT
-          NOMAD_ADDR=http://{{ env "attr.unique.network.ip-address" }}:4646
-          NOMAD_TOKEN={{ with nomadVar "nomad/jobs/haproxy-nomad-connector" }}{{ .token }}{{ end }}
-        EOT
-        destination = "secrets/env"
-        env         = true
+      # The Task API: the local agent's HTTP API on a Unix socket in the
+      # task's secrets directory (no TLS to set up, no agent address to find).
+      env {
+        NOMAD_ADDR = "unix://${NOMAD_SECRETS_DIR}/api.sock"
+      }
+
+      # The workload identity in NOMAD_TOKEN. The default identity does not
+      # expire; if you give it a ttl, add change_mode = "restart" so that the
+      # renewed token reaches the variable.
+      identity {
+        env = true
       }
 
       template {
@@ -67,7 +77,9 @@ job "haproxy-nomad-connector" {
           uri_map = "/var/lib/haproxy/nomad-connector-uris.map"
 
           [daemon]
-          admin_listen = "0.0.0.0:9180"
+          # The node's address of the "admin" port: Nomad's check reaches
+          # it there; never 0.0.0.0 (every interface).
+          admin_listen = "{{ env "NOMAD_IP_admin" }}:{{ env "NOMAD_PORT_admin" }}"
 
           [log]
           format = "json"

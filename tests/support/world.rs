@@ -29,14 +29,15 @@ pub struct World {
 impl World {
     /// Starts the simulator (heartbeats every 200 ms) and HAProxy.
     pub async fn start() -> World {
-        World::start_with(Layout::default()).await
+        World::start_with(SimConfig::default(), Layout::default()).await
     }
 
-    /// [`World::start`], with HAProxy's files and sockets as `layout` says.
-    pub async fn start_with(layout: Layout) -> World {
+    /// Starts the simulator with `sim` (heartbeats every 200 ms) and HAProxy
+    /// with its files and sockets as `layout` says.
+    pub async fn start_with(sim: SimConfig, layout: Layout) -> World {
         let sim = Sim::start(SimConfig {
             heartbeat: Duration::from_millis(200),
-            ..SimConfig::default()
+            ..sim
         })
         .await
         .expect("the simulator starts");

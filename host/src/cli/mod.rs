@@ -1,6 +1,7 @@
 //! The command line: arguments and the commands behind them.
 
 mod explain_text;
+mod man;
 mod map;
 mod plan;
 mod plugin;
@@ -38,6 +39,9 @@ enum Command {
     /// Work with mapping plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Write the man page (for packaging).
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// Runs the chosen command.
@@ -55,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             init_logging(&Default::default());
             plugin::run(c)
         }
+        Command::Man(a) => man::run(a),
     }
 }
 

@@ -1,11 +1,18 @@
 //! The admin HTTP listener: Prometheus `/metrics`, `/healthz` (the process
-//! runs) and `/readyz` (the connector does its job), plain text otherwise.
+//! runs), `/readyz` (the connector does its job), plain text otherwise, and
+//! the status page (`/status`, `/status.json`).
 
 mod connections;
 mod readiness;
+mod status;
+mod status_html;
+mod status_http;
+mod status_live;
+mod status_publish;
 
 pub use connections::Limits;
 pub use readiness::{NotReady, Readiness};
+pub use status::{Published, Publisher, Status, StatusSource};
 
 use crate::metrics::{Format, Metrics};
 use axum::Router;
@@ -42,6 +49,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// Answered by `/readyz`.
     pub readiness: Readiness,
+    /// Read by `/status` and `/status.json` (none: they answer 404).
+    pub status: Option<StatusSource>,
 }
 
 /// Binds the admin listener's address.
@@ -91,6 +100,8 @@ fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/status", get(status_http::page))
+        .route("/status.json", get(status_http::json))
         .fallback(not_found)
         .with_state(state)
 }
@@ -167,6 +178,7 @@ mod tests {
             let state = AdminState {
                 metrics,
                 readiness: readiness.clone(),
+                status: None,
             };
             let served = tokio::spawn(serve_with(listener, state, limits, async {
                 let _ = stopped.await;

@@ -161,13 +161,25 @@ pub async fn run(
         &readiness, &watcher, &driver, &checks, engine_now,
     )));
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut publisher = None;
     if let Ok(addr) = config.daemon.admin_listen.parse() {
         let listener = admin::bind(addr).await?;
+        // The status page shows each instance's report: keep them.
+        reconciler.keep_reports();
+        let (status_tx, published) = admin::Publisher::new();
+        publisher = Some(status_tx);
+        let status = admin::StatusSource::new(
+            published,
+            engine_cell.subscribe(),
+            watcher.health(),
+            &config.haproxy.stats_socket,
+        );
         let state = AdminState {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            status: Some(status),
         };
-        tracing::info!(%addr, "admin listener: /metrics, /healthz, /readyz");
+        tracing::info!(%addr, "admin listener: /metrics, /healthz, /readyz, /status");
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = admin_stopped.await;
@@ -207,9 +219,11 @@ pub async fn run(
             change = changes.recv() => {
                 let Some(change) = change else { break };
                 reconciler.apply(&change);
+                publisher.iter_mut().for_each(|p| p.observe(&change));
                 // Coalesce a burst: take everything already waiting.
                 while let Ok(change) = changes.try_recv() {
                     reconciler.apply(&change);
+                    publisher.iter_mut().for_each(|p| p.observe(&change));
                 }
             }
             _ = resync.tick() => reconciler.mark_all_dirty(),
@@ -235,6 +249,9 @@ pub async fn run(
                 readiness.first_sync_done();
                 for reason in &outcome.reload_reasons {
                     metrics.reloaded(*reason);
+                }
+                if let Some(p) = &mut publisher {
+                    p.after_pass(reconciler.plans(), outcome.planned, &outcome.reload_reasons);
                 }
                 metrics.servers_managed(
                     reconciler

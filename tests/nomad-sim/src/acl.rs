@@ -1,5 +1,8 @@
 //! ACL tokens and capability checks (`read-job` per namespace, `node:read`, management),
-//! plus token extraction from `X-Nomad-Token` / `Authorization: Bearer`.
+//! plus token extraction from `X-Nomad-Token` / `Authorization: Bearer`, and
+//! the policies attached to workload identities.
+
+use crate::identity::{Claims, Identities};
 
 /// What a token (or the anonymous policy) may do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +80,43 @@ impl AclToken {
     }
 }
 
+/// A policy attached to a job's workload identity, as
+/// `nomad acl policy apply -namespace NS -job JOB [-group G [-task T]] NAME FILE`
+/// does: every task of the job (or of the group, or that task) gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPolicy {
+    /// The job's namespace.
+    pub namespace: String,
+    /// The job ID.
+    pub job_id: String,
+    /// Only this task group, if set.
+    pub group: Option<String>,
+    /// Only this task (of `group`), if set.
+    pub task: Option<String>,
+    /// The policy.
+    pub caps: Capabilities,
+}
+
+impl JobPolicy {
+    /// A policy for every task of `job_id` in `namespace`.
+    pub fn for_job(namespace: &str, job_id: &str, caps: Capabilities) -> Self {
+        JobPolicy {
+            namespace: namespace.to_string(),
+            job_id: job_id.to_string(),
+            group: None,
+            task: None,
+            caps,
+        }
+    }
+
+    fn applies_to(&self, c: &Claims) -> bool {
+        self.namespace == c.namespace
+            && self.job_id == c.job_id
+            && self.group.as_ref().is_none_or(|g| *g == c.group)
+            && self.task.as_ref().is_none_or(|t| *t == c.task)
+    }
+}
+
 /// ACL configuration: when present, ACLs are enabled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Acl {
@@ -84,6 +124,12 @@ pub struct Acl {
     pub tokens: Vec<AclToken>,
     /// The anonymous policy, used when no token is sent (empty by default).
     pub anonymous: Capabilities,
+    /// Policies attached to workload identities. A workload identity gets
+    /// the union of those that match its claims. (Nomad's implicit policy
+    /// also lets it read service registrations and its own variables; the
+    /// simulator leaves that out: it grants nothing the connector can use
+    /// alone, since job specs and the event stream need `read-job`.)
+    pub job_policies: Vec<JobPolicy>,
 }
 
 impl Acl {
@@ -139,19 +185,47 @@ impl Identity {
     }
 }
 
-/// Resolves a token; `Err(())` for a token ACLs do not know (403 `Permission denied`).
-pub(crate) fn resolve(acl: Option<&Acl>, token: &str) -> Result<Identity, ()> {
+/// Resolves a token (an ACL token's secret or a workload identity);
+/// `Err(())` for a token ACLs do not know (403 `Permission denied`).
+pub(crate) fn resolve(acl: Option<&Acl>, ids: &Identities, token: &str) -> Result<Identity, ()> {
     let Some(acl) = acl else {
         return Ok(Identity::Open);
     };
     if token.is_empty() {
         return Ok(Identity::Caps(acl.anonymous.clone()));
     }
-    acl.tokens
-        .iter()
-        .find(|t| t.secret == token)
-        .map(|t| Identity::Caps(t.caps.clone()))
-        .ok_or(())
+    if let Some(t) = acl.tokens.iter().find(|t| t.secret == token) {
+        return Ok(Identity::Caps(t.caps.clone()));
+    }
+    let claims = ids.verify(token).ok_or(())?;
+    let mut caps = Capabilities::default();
+    for policy in acl.job_policies.iter().filter(|p| p.applies_to(&claims)) {
+        caps.management |= policy.caps.management;
+        caps.node_read |= policy.caps.node_read;
+        caps.read_job.extend(policy.caps.read_job.iter().cloned());
+        caps.submit_job.extend(policy.caps.submit_job.iter().cloned());
+    }
+    Ok(Identity::Caps(caps))
+}
+
+/// The Task API's own check, before any endpoint's: it always wants a
+/// credential, even with ACLs disabled, and the anonymous policy never
+/// applies. `Err(401)` without a token, `Err(403)` for one the agent does not
+/// know (as Nomad's `api-auth` end-to-end job expects).
+pub(crate) fn authenticate_task_api(
+    acl: Option<&Acl>,
+    ids: &Identities,
+    token: &str,
+) -> Result<(), u16> {
+    if token.is_empty() {
+        return Err(401);
+    }
+    let known_acl_token = acl.is_some_and(|a| a.tokens.iter().any(|t| t.secret == token));
+    if known_acl_token || ids.verify(token).is_some() {
+        Ok(())
+    } else {
+        Err(403)
+    }
 }
 
 /// Nomad's `parseToken`: `X-Nomad-Token` (trimmed) wins; otherwise the first word

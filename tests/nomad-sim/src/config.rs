@@ -1,6 +1,7 @@
 //! Simulator configuration; `SimConfig::default()` is a Nomad 1.11.2+ dev agent.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::acl::Acl;
@@ -22,6 +23,10 @@ pub enum StreamMode {
 pub struct SimConfig {
     /// Listen address (default `127.0.0.1:0`, an ephemeral port).
     pub listen: SocketAddr,
+    /// Also serve the Task API on this Unix socket (a task's
+    /// `${NOMAD_SECRETS_DIR}/api.sock`): the same endpoints, but every
+    /// request needs an ACL token or a workload identity. Default none.
+    pub task_api_socket: Option<PathBuf>,
     /// Event-stream heartbeat (`{}`) interval; Nomad hard-codes 30 s.
     pub heartbeat: Duration,
     /// Number of Raft batches the event buffer holds (`event_buffer_size`, default 100).
@@ -47,6 +52,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            task_api_socket: None,
             heartbeat: Duration::from_secs(30),
             buffer_size: 100,
             stream_mode: StreamMode::Hijacked,

@@ -26,6 +26,7 @@ mod events;
 mod faults;
 mod goduration;
 mod http;
+mod identity;
 mod ids;
 mod interpolate;
 mod lifecycle;
@@ -36,7 +37,7 @@ mod state;
 mod stream;
 mod timefmt;
 
-pub use acl::{Acl, AclToken, Capabilities};
+pub use acl::{Acl, AclToken, Capabilities, JobPolicy};
 pub use config::{SimConfig, StreamMode};
 pub use goduration::{parse_go_duration, parse_positive_duration};
 pub use lifecycle::{PlaceAlloc, RegisterOutcome, SimError, StopKind};

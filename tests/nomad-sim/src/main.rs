@@ -41,6 +41,9 @@ struct Args {
     /// Status for a valid token lacking capability on the stream (403, or 500 for <=1.9.5).
     #[arg(long, default_value_t = 403)]
     acl_denied_status: u16,
+    /// Also serve the Task API on this Unix socket (every request must authenticate).
+    #[arg(long)]
+    task_api_socket: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -63,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
             .as_deref()
             .map(|t| Acl::with_tokens(vec![AclToken::management(t)])),
         acl_denied_status: args.acl_denied_status,
+        task_api_socket: args.task_api_socket.clone(),
         ..SimConfig::default()
     };
     let sim = Sim::start(cfg).await?;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::config::SimConfig;
 use crate::faults::Faults;
+use crate::identity::{Claims, Identities};
 use crate::lifecycle::{PlaceAlloc, RegisterOutcome, SimError, StopKind};
 use crate::state::{State, StoreSettings};
 
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Bumped by `cut_streams_mid_frame`.
     pub cut_epoch: AtomicU64,
+    /// Workload identities issued to tasks.
+    pub identities: Identities,
 }
 
 impl Shared {
@@ -146,10 +149,15 @@ impl std::fmt::Debug for Sim {
 }
 
 impl Sim {
-    /// Binds `cfg.listen` (127.0.0.1:0 by default) and serves in a tokio task.
+    /// Binds `cfg.listen` (127.0.0.1:0 by default), and the Task API socket
+    /// when `cfg.task_api_socket` is set, and serves in tokio tasks.
     pub async fn start(cfg: SimConfig) -> std::io::Result<Sim> {
         let listener = TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
+        let task_api = match &cfg.task_api_socket {
+            Some(path) => Some(tokio::net::UnixListener::bind(path)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(settings_from(&cfg), 0)),
             faults: Mutex::new(Faults::default()),
@@ -157,9 +165,13 @@ impl Sim {
             kill: watch::channel(0).0,
             shutdown: watch::channel(false).0,
             cut_epoch: AtomicU64::new(0),
+            identities: Identities::default(),
             cfg,
         });
         tokio::spawn(crate::http::server::serve(listener, shared.clone()));
+        if let Some(unix) = task_api {
+            tokio::spawn(crate::http::server::serve_task_api(unix, shared.clone()));
+        }
         Ok(Sim {
             _guard: Arc::new(ShutdownGuard(shared.clone())),
             shared,
@@ -175,6 +187,29 @@ impl Sim {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The Task API's `unix://` address, when it listens on one.
+    pub fn task_api_url(&self) -> Option<String> {
+        let path = self.shared.cfg.task_api_socket.as_ref()?;
+        Some(format!("unix://{}", path.display()))
+    }
+
+    /// The default workload identity of `task` in allocation `alloc_id`:
+    /// what `identity { env = true }` puts in the task's `NOMAD_TOKEN`.
+    /// `None` if the allocation is unknown or has no such task.
+    pub fn workload_identity(&self, alloc_id: &str, task: &str) -> Option<String> {
+        let claims = {
+            let st = self.shared.lock();
+            let alloc = st.allocs.get(alloc_id)?;
+            alloc.tasks.iter().any(|t| t == task).then(|| Claims {
+                namespace: alloc.namespace.clone(),
+                job_id: alloc.job_id.clone(),
+                group: alloc.group.clone(),
+                task: task.to_string(),
+            })?
+        };
+        Some(self.shared.identities.issue(alloc_id, claims))
     }
 
     /// The configuration it runs with.

@@ -197,7 +197,7 @@ fn delete(shared: &Arc<Shared>, req: &Request, id: &str) -> Response {
         .unwrap_or("default")
         .to_string();
     let token = acl::token_from_headers(req.header("X-Nomad-Token"), req.header("Authorization"));
-    match acl::resolve(shared.cfg.acl.as_ref(), &token) {
+    match acl::resolve(shared.cfg.acl.as_ref(), &shared.identities, &token) {
         Ok(ident) if ident.can_submit(&ns) => {}
         _ => return permission_denied(),
     }

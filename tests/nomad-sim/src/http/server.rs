@@ -1,12 +1,12 @@
-//! The accept loop and per-connection request loop (keep-alive, hand-off to the
-//! event stream, drop on wipe/shutdown).
+//! The accept loops (TCP, and the Task API's Unix socket) and the
+//! per-connection request loop (keep-alive, hand-off to the event stream,
+//! drop on wipe/shutdown).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
 
 use super::request::{Parsed, Request, parse};
 use super::response::{Response, negotiate};
@@ -16,12 +16,21 @@ use crate::stream;
 
 /// One client connection: its two halves and unparsed input.
 pub(crate) struct Conn {
-    pub rd: OwnedReadHalf,
-    pub wr: OwnedWriteHalf,
+    pub rd: Box<dyn AsyncRead + Send + Unpin>,
+    pub wr: Box<dyn AsyncWrite + Send + Unpin>,
     pub buf: Vec<u8>,
 }
 
-/// Accepts connections until the last `Sim` handle is dropped.
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The agent's HTTP address.
+    Http,
+    /// The Task API socket: every request must authenticate.
+    TaskApi,
+}
+
+/// Accepts TCP connections until the last `Sim` handle is dropped.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     loop {
@@ -32,13 +41,46 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(stream, shared.clone()));
+                let (rd, wr) = stream.into_split();
+                tokio::spawn(connection(Box::new(rd), Box::new(wr), Via::Http, shared.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+    }
+}
+
+/// Accepts Task API connections (`${NOMAD_SECRETS_DIR}/api.sock`) until the
+/// last `Sim` handle is dropped.
+pub(crate) async fn serve_task_api(listener: UnixListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let (rd, wr) = stream.into_split();
+                tokio::spawn(connection(Box::new(rd), Box::new(wr), Via::TaskApi, shared.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "task API accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// The Task API's refusal of a request without a credential it knows.
+fn task_api_refusal(shared: &Shared, req: &Request) -> Option<Response> {
+    let token = crate::acl::token_from_headers(req.header("X-Nomad-Token"), req.header("Authorization"));
+    match crate::acl::authenticate_task_api(shared.cfg.acl.as_ref(), &shared.identities, &token) {
+        Ok(()) => None,
+        Err(401) => Some(Response::text(401, "Unauthorized")),
+        Err(_) => Some(crate::api::permission_denied()),
     }
 }
 
@@ -63,9 +105,13 @@ async fn read_request(conn: &mut Conn) -> Result<Option<Request>, (u16, &'static
     }
 }
 
-async fn connection(stream: TcpStream, shared: Arc<Shared>) {
+async fn connection(
+    rd: Box<dyn AsyncRead + Send + Unpin>,
+    wr: Box<dyn AsyncWrite + Send + Unpin>,
+    via: Via,
+    shared: Arc<Shared>,
+) {
     let mut kill = shared.kill.subscribe();
-    let (rd, wr) = stream.into_split();
     let mut conn = Conn {
         rd,
         wr,
@@ -85,9 +131,17 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
                 return;
             }
         };
-        let routed = tokio::select! {
-            r = api::dispatch(&shared, &req) => r,
-            _ = kill.changed() => return,
+        let refused = if via == Via::TaskApi {
+            task_api_refusal(&shared, &req)
+        } else {
+            None
+        };
+        let routed = match refused {
+            Some(resp) => Routed::Response(resp),
+            None => tokio::select! {
+                r = api::dispatch(&shared, &req) => r,
+                _ = kill.changed() => return,
+            },
         };
         match routed {
             Routed::Response(resp) => {

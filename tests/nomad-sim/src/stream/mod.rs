@@ -63,7 +63,7 @@ enum Denied {
 /// every existing namespace.
 fn authorize(shared: &Shared, st: &State, sreq: &StreamRequest) -> Result<(), Denied> {
     let ident =
-        acl::resolve(shared.cfg.acl.as_ref(), &sreq.token).map_err(|()| Denied::UnknownToken)?;
+        acl::resolve(shared.cfg.acl.as_ref(), &shared.identities, &sreq.token).map_err(|()| Denied::UnknownToken)?;
     let ns = sreq.sub.namespace.as_str();
     let read_ns = |ident: &Identity| {
         if ns == "*" {

@@ -7,3 +7,4 @@ mod control;
 mod jobs;
 mod services;
 mod stream;
+mod task_api;

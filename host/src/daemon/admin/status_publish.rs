@@ -1,0 +1,137 @@
+//! The reconcile loop's side of the status page: after each pass it
+//! publishes the plans' view, the last reloads and the listings seen.
+
+use super::status::{FallbackView, InstanceView, ReloadView, ServiceView};
+use crate::mapping::CheckOrigin;
+use crate::metrics::ReloadReason;
+use crate::nomad::Change;
+use crate::plan::{ServiceKey, ServicePlan};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Reloads the page keeps, newest first.
+const RELOADS_KEPT: usize = 20;
+
+/// What the loop publishes: the plans' view, the reloads and the listings.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub(super) services: Vec<ServiceView>,
+    pub(super) reloads: VecDeque<ReloadView>,
+    pub(super) lists: BTreeMap<String, u64>,
+}
+
+/// The reconcile loop's side: records listings and reloads, and publishes
+/// the plans after each pass.
+#[derive(Debug)]
+pub struct Publisher {
+    tx: watch::Sender<Arc<Published>>,
+    reloads: VecDeque<ReloadView>,
+    lists: BTreeMap<String, u64>,
+}
+
+impl Publisher {
+    /// A publisher and the receiver [`StatusSource::new`] reads.
+    pub fn new() -> (Publisher, watch::Receiver<Arc<Published>>) {
+        let (tx, rx) = watch::channel(Arc::default());
+        let publisher = Publisher {
+            tx,
+            reloads: VecDeque::new(),
+            lists: BTreeMap::new(),
+        };
+        (publisher, rx)
+    }
+
+    /// Counts the full listings of each scope.
+    pub fn observe(&mut self, change: &Change) {
+        if let Change::Relisted { scope, .. } = change {
+            *self.lists.entry(scope.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Publishes the plans (re-built only when a service was planned) and
+    /// records a reload's reasons.
+    pub fn after_pass(
+        &mut self,
+        plans: &BTreeMap<ServiceKey, ServicePlan>,
+        planned: usize,
+        reload_reasons: &[ReloadReason],
+    ) {
+        if !reload_reasons.is_empty() {
+            self.reloads.push_front(ReloadView {
+                at: unix_now(),
+                reasons: reload_reasons.iter().map(|r| r.as_str()).collect(),
+            });
+            self.reloads.truncate(RELOADS_KEPT);
+        }
+        let services = if planned > 0 {
+            plans.values().map(service_view).collect()
+        } else {
+            self.tx.borrow().services.clone()
+        };
+        self.tx.send_replace(Arc::new(Published {
+            services,
+            reloads: self.reloads.clone(),
+            lists: self.lists.clone(),
+        }));
+    }
+}
+
+fn service_view(plan: &ServicePlan) -> ServiceView {
+    ServiceView {
+        namespace: plan.key.namespace.clone(),
+        name: plan.key.name.clone(),
+        backend: plan.backend.as_ref().map(|b| b.name.clone()),
+        problems: plan.problems.clone(),
+        instances: plan
+            .instances
+            .iter()
+            .map(|i| InstanceView {
+                id: i.id.clone(),
+                server: i.server.clone(),
+                address: i.address.clone(),
+                enabled: i.enabled,
+                job_version: i.job_version,
+                check: i.check.as_ref().map(|c| {
+                    let what = match c.check_type.as_str() {
+                        "http" => {
+                            let method = if c.method.is_empty() { "GET" } else { &c.method };
+                            format!("http {method} {}", c.path)
+                        }
+                        other => other.to_string(),
+                    };
+                    format!("{what} every {}", ms_text(c.interval_ms))
+                }),
+                origin: match i.origin {
+                    CheckOrigin::JobSpec => "job spec",
+                    CheckOrigin::Tags => "tags",
+                    CheckOrigin::None => "none",
+                },
+                plugin: i.plugin.clone(),
+                fallback: i.fallback.as_ref().map(|f| FallbackView {
+                    cause: f.cause.to_string(),
+                    reason: f.reason.clone(),
+                }),
+                check_tags: i.check_tags.clone(),
+                server_args: i.server_args.clone(),
+                haproxy: None,
+            })
+            .collect(),
+    }
+}
+
+fn ms_text(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Now, in Unix seconds.
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
