@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub domains_failed: BTreeMap<&'static str, u64>,
     /// Refusals reported (from the plan or from HAProxy).
     pub refusals: u64,
+    /// Removals sent again because sessions still held the server.
+    pub removal_retries: u64,
 }
 
 impl Stats {
