@@ -145,6 +145,7 @@ impl RuntimeDriver {
             &self.master,
             &self.stats_socket,
             self.config.reload_timeout(),
+            self.version.capabilities(),
         )
         .await
         {
