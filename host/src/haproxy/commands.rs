@@ -15,9 +15,11 @@ use crate::plan::{Refusal, ServerAction, ServerChange, ServerSpec};
 use std::time::Duration;
 
 mod domains;
+mod framing;
 mod replies;
 
 pub use domains::{domain_key, for_domain, judge_domain, removal_key};
+pub use framing::{frame, split_replies};
 pub use replies::{Meaning, classify};
 
 /// How long `wait … srv-removable` may hold a removal (3.0 and later): the
@@ -390,33 +392,6 @@ fn cut_short(commands: &[Command], replies: &[String]) -> Outcome {
         },
         None => Outcome::Applied,
     }
-}
-
-/// One connection's worth of commands in `prompt` mode, ending with `quit`.
-pub fn frame<'a>(commands: impl IntoIterator<Item = &'a str>) -> String {
-    let mut text = String::from("prompt\n");
-    for command in commands {
-        text.push_str(command);
-        text.push('\n');
-    }
-    text.push_str("quit\n");
-    text
-}
-
-/// Splits the output of a [`frame`]d exchange into one reply per command
-/// (without the trailing newline); fewer when the connection ended early.
-pub fn split_replies(output: &str, commands: usize) -> Vec<String> {
-    // The output is: "" (the answer to `prompt`), then every reply, each
-    // followed by "\n> "; `quit` answers nothing. A reply is "" or "text\n".
-    let mut parts: Vec<&str> = output.split("\n> ").collect();
-    // The piece after the last prompt is not a reply.
-    parts.pop();
-    parts
-        .into_iter()
-        .skip(1)
-        .take(commands)
-        .map(|p| p.strip_suffix('\n').unwrap_or(p).to_string())
-        .collect()
 }
 
 #[cfg(test)]
