@@ -1,6 +1,8 @@
-//! The runtime driver against a real HAProxy 2.6: runtime changes, safe adds,
-//! coalesced validated reloads, refusals, drift repair, restarts, and the
-//! domain maps that the operator's frontend routes by.
+//! The runtime driver against a real HAProxy (whichever `haproxy` is first
+//! on `PATH`: tests/run.sh runs this module on 2.6 and on each 3.x binary):
+//! runtime changes, safe adds, coalesced validated reloads, refusals, drift
+//! repair, restarts, removals under live traffic, and the domain maps that
+//! the operator's frontend routes by.
 //!
 //! Every assertion reads HAProxy's own view (`show stat`, `show servers
 //! state`, `show proc`) or what the test backends received.
@@ -17,6 +19,8 @@ use hnc_tests::haproxy::{Haproxy, wait_until};
 use hnc_tests::load::{LoadLoop, get};
 use std::path::Path;
 use std::time::Duration;
+
+mod removals;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -1,6 +1,11 @@
 //! Figures of the runtime driver against a real HAProxy: batched adds vs. the raw floor, and a reload.
 //!
-//! `cargo run --release -p hnc-tests --bin bench-haproxy [servers] [rounds]`
+//! `cargo run --release -p hnc-tests --bin bench-haproxy [servers] [rounds] [haproxy dir…]`
+//!
+//! Runs once per HAProxy: the `haproxy` on `PATH`, then each directory given
+//! (by default every `../shared/haproxy/<version>/` that exists), each put
+//! first on `PATH` for a run of this program in its own process; a table of
+//! every version's figures ends the output.
 //!
 //! 1. Adds `servers` (default 1000) checked servers to an empty backend with
 //!    `RuntimeDriver::apply` (one batch of the safe add sequence, plus the
@@ -17,6 +22,8 @@ use haproxy_nomad_connector::haproxy::syntax::Token;
 use haproxy_nomad_connector::haproxy::{Driver, ReloadOutcome, RuntimeDriver, names};
 use haproxy_nomad_connector::plan::{BackendSpec, Desired, ServerSpec, diff};
 use hnc_tests::haproxy::Haproxy;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -82,11 +89,66 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
-    let servers: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
-    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
+/// Marks a run for one HAProxy (the `haproxy` on `PATH`).
+const ONE_VERSION: &str = "HNC_BENCH_ONE_VERSION";
+/// The line each run ends with, for the summary table.
+const FIGURES: &str = "figures:";
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let servers: usize = args.first().map(|a| a.parse()).transpose()?.unwrap_or(1000);
+    let rounds: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(5);
+    if std::env::var_os(ONE_VERSION).is_some() {
+        return tokio::runtime::Runtime::new()?.block_on(one_version(servers, rounds));
+    }
+    let mut dirs: Vec<Option<PathBuf>> = vec![None];
+    if args.len() > 2 {
+        dirs.extend(args[2..].iter().map(|d| Some(PathBuf::from(d))));
+    } else if let Ok(found) = std::fs::read_dir("../shared/haproxy") {
+        let mut found: Vec<PathBuf> = found
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("haproxy").is_file())
+            .collect();
+        found.sort();
+        dirs.extend(found.into_iter().map(Some));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut rows = Vec::new();
+    for dir in dirs {
+        let mut run = Command::new(std::env::current_exe()?);
+        run.args([servers.to_string(), rounds.to_string()])
+            .env(ONE_VERSION, "1");
+        if let Some(dir) = &dir {
+            let mut paths = vec![std::fs::canonicalize(dir)?];
+            paths.extend(std::env::split_paths(&path));
+            run.env("PATH", std::env::join_paths(paths)?);
+        }
+        let out = run.output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        print!("{text}");
+        if !out.status.success() {
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            return Err(format!("the run with {dir:?} failed").into());
+        }
+        rows.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix(FIGURES))
+                .map(str::to_string),
+        );
+    }
+    println!();
+    println!(
+        "| HAProxy | driver apply (ms) | raw floor (ms) | ratio | check change: reloads | check change: apply (ms) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+/// The figures of the `haproxy` on `PATH`.
+async fn one_version(servers: usize, rounds: usize) -> Result<(), Error> {
     let h = Haproxy::start("").await;
     let mut config = h.driver_config();
     config.host_map = None;
@@ -117,8 +179,12 @@ async fn main() -> Result<(), Error> {
             .iter()
             .filter(|c| c.backend == "bench_raw")
         {
+            let ctx = Context {
+                caps: driver.version().capabilities(),
+                ..Context::default()
+            };
             lines.extend(
-                commands::for_change(change, Context::default())?
+                commands::for_change(change, ctx)?
                     .into_iter()
                     .map(|c| c.text),
             );
@@ -163,6 +229,15 @@ async fn main() -> Result<(), Error> {
     );
     println!(
         "check change on a {servers}-server backend: {} reload(s) counted by show proc, apply {:.1} ms (render, haproxy -c, state dump, reload, new worker answering, persistence)",
+        after.0 - before.0,
+        took.as_secs_f64() * 1e3
+    );
+    println!(
+        "{FIGURES}| {} | {:.1} | {:.1} | {:.2} | {} | {:.1} |",
+        driver.version(),
+        d.as_secs_f64() * 1e3,
+        r.as_secs_f64() * 1e3,
+        d.as_secs_f64() / r.as_secs_f64(),
         after.0 - before.0,
         took.as_secs_f64() * 1e3
     );

@@ -2,7 +2,7 @@
 
 use super::error::{Error, Result};
 use super::runtime::Socket;
-use super::version::worker_pid;
+use super::version::{Capabilities, worker_pid};
 use std::time::{Duration, Instant};
 
 /// Coalesces backend-level changes into one reload per window.
@@ -134,18 +134,89 @@ pub struct Reloaded {
     pub reloads: u32,
 }
 
-/// Reloads through the master socket and waits until a new worker answers
-/// on the stats socket.
+/// The master's answer to `reload` on 2.7 and later: `Success=1` or
+/// `Success=0`, `--`, then the start-up log of the new worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadAnswer {
+    /// The new worker loaded its config.
+    Loaded,
+    /// It did not: the first `[ALERT]` line of the log, if any (control
+    /// characters dropped, shortened).
+    Failed(Option<String>),
+}
+
+/// Reads the master's answer to `reload` (2.7 and later).
 ///
 /// # Errors
-/// [`Error::ReloadFailed`] when the master counts a failed reload (the old
-/// worker keeps serving) or no new worker answers within `limit`; socket
-/// errors when the master cannot be reached at all.
-pub async fn reload(master: &Socket, stats: &Socket, limit: Duration) -> Result<Reloaded> {
+/// [`Error::BadReply`] when it starts with neither `Success=1` nor
+/// `Success=0`.
+pub fn parse_reload_answer(text: &str) -> Result<ReloadAnswer> {
+    let mut lines = text.lines();
+    match lines.next().map(str::trim) {
+        Some("Success=1") => Ok(ReloadAnswer::Loaded),
+        Some("Success=0") => Ok(ReloadAnswer::Failed(lines.find_map(alert))),
+        _ => Err(Error::BadReply {
+            what: "reload",
+            reply: text.chars().take(200).collect(),
+        }),
+    }
+}
+
+/// The message of a start-up log line `[ALERT]    (<pid>) : <message>`.
+fn alert(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("[ALERT]")?;
+    let message = rest.split_once(" : ").map_or(rest, |(_, m)| m).trim();
+    Some(
+        message
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect(),
+    )
+}
+
+/// Reloads through the master socket and waits until a new worker answers
+/// on the stats socket. On 2.7 and later the master answers `reload` once
+/// the new worker has loaded or failed, so that answer is read first,
+/// within `limit`; 2.6 answers nothing, and `show proc` tells.
+///
+/// # Errors
+/// [`Error::ReloadFailed`] when the master reports or counts a failed
+/// reload (the old worker keeps serving; the error names HAProxy's first
+/// alert where the master gives it) or no new worker answers within
+/// `limit`; socket errors when the master cannot be reached at all.
+pub async fn reload(
+    master: &Socket,
+    stats: &Socket,
+    limit: Duration,
+    caps: Capabilities,
+) -> Result<Reloaded> {
     let before = parse_show_proc(&master.send("show proc").await?)?;
-    // The master answers nothing and re-executes itself.
-    master.send("reload").await?;
     let deadline = Instant::now() + limit;
+    if caps.sync_reload {
+        let answer = match master.send_within("reload", limit).await {
+            Ok(answer) => answer,
+            Err(Error::SocketTimedOut { after, .. }) => {
+                return Err(Error::ReloadFailed {
+                    reason: format!("the master did not answer the reload within {after:?}"),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if let ReloadAnswer::Failed(first) = parse_reload_answer(&answer)? {
+            return Err(Error::ReloadFailed {
+                reason: format!(
+                    "HAProxy could not load the new config ({}); the old worker keeps serving",
+                    first
+                        .as_deref()
+                        .unwrap_or("no alert in the master's answer")
+                ),
+            });
+        }
+    } else {
+        // The master answers nothing and re-executes itself.
+        master.send("reload").await?;
+    }
     let poll = Duration::from_millis(20);
     let after = loop {
         if Instant::now() >= deadline {
@@ -216,6 +287,62 @@ mod tests {
         assert_eq!(p.workers, vec![(27687, 1), (27690, 0)]);
         assert_eq!(p.current_worker(), Some(27690));
         assert!(parse_show_proc("Unknown command.\n").is_err());
+    }
+
+    #[test]
+    fn reload_answers_of_every_version_are_read() {
+        let answer = |text: &str| {
+            let (_, rest) = text.split_once("=== master: reload\n").unwrap();
+            let (ok, rest) = rest
+                .split_once("=== master: reload (bad config)\n")
+                .unwrap();
+            let (bad, _) = rest.split_once("=== ").unwrap();
+            (ok.to_string(), bad.to_string())
+        };
+        let (ok, bad) = answer(include_str!("testdata/replies-2.6.txt"));
+        assert_eq!(
+            (ok.trim(), bad.trim()),
+            ("(nothing)", "(nothing)"),
+            "2.6 answers nothing"
+        );
+        for text in [
+            include_str!("testdata/replies-3.0.txt"),
+            include_str!("testdata/replies-3.2.txt"),
+            include_str!("testdata/replies-3.4.txt"),
+        ] {
+            let (ok, bad) = answer(text);
+            assert_eq!(parse_reload_answer(&ok).unwrap(), ReloadAnswer::Loaded);
+            let ReloadAnswer::Failed(Some(first)) = parse_reload_answer(&bad).unwrap() else {
+                panic!("{bad}");
+            };
+            assert!(first.starts_with("config : [/run/hnc/h.cfg:"), "{first}");
+            assert!(
+                first.ends_with("'server bad/x' : unknown keyword 'bogus-keyword'."),
+                "{first}"
+            );
+        }
+        assert!(parse_reload_answer("Unknown command.\n").is_err());
+        assert_eq!(
+            parse_reload_answer("Success=0\n--\n[ALERT]    (1) : a\u{1b}[2Jb\n").unwrap(),
+            ReloadAnswer::Failed(Some("a[2Jb".into()))
+        );
+    }
+
+    #[test]
+    fn show_proc_after_a_failed_reload_on_every_version() {
+        for text in [
+            include_str!("testdata/replies-2.6.txt"),
+            include_str!("testdata/replies-3.0.txt"),
+            include_str!("testdata/replies-3.2.txt"),
+            include_str!("testdata/replies-3.4.txt"),
+        ] {
+            let (_, proc) = text.split_once("=== master: show proc\n").unwrap();
+            let p = parse_show_proc(proc).unwrap();
+            assert_eq!((p.reloads, p.failed), (2, 1), "{proc}");
+            // 3.2 and later list the serving worker as an old one after a
+            // failed reload: it is never taken for a new worker.
+            assert!(p.workers.iter().all(|(_, reloads)| *reloads == 1), "{proc}");
+        }
     }
 
     #[test]

@@ -34,7 +34,16 @@ impl Socket {
     /// # Errors
     /// The socket cannot be reached, breaks, or exceeds the time limit.
     pub async fn send(&self, command: &str) -> Result<String> {
-        self.exchange(&format!("{command}\n"), self.timeout).await
+        self.send_within(command, self.timeout).await
+    }
+
+    /// [`Socket::send`] with its own time limit (the master's `reload`
+    /// answers only once the new worker has loaded, or failed to).
+    ///
+    /// # Errors
+    /// As [`Socket::send`], with `limit` as the time limit.
+    pub async fn send_within(&self, command: &str, limit: Duration) -> Result<String> {
+        self.exchange(&format!("{command}\n"), limit).await
     }
 
     /// Sends many commands on one connection in `prompt` mode and returns
@@ -44,7 +53,16 @@ impl Socket {
     /// The socket cannot be reached, breaks, or exceeds the time limit
     /// (plus 1 ms per command).
     pub async fn batch(&self, commands: &[&str]) -> Result<Vec<String>> {
-        let limit = self.timeout + Duration::from_millis(commands.len() as u64);
+        self.batch_holding(commands, Duration::ZERO).await
+    }
+
+    /// [`Socket::batch`] of commands that HAProxy may hold for up to
+    /// `held` in all (`wait …`): the time limit grows by that much.
+    ///
+    /// # Errors
+    /// As [`Socket::batch`].
+    pub async fn batch_holding(&self, commands: &[&str], held: Duration) -> Result<Vec<String>> {
+        let limit = self.timeout + held + Duration::from_millis(commands.len() as u64);
         let output = self
             .exchange(&frame(commands.iter().copied()), limit)
             .await?;

@@ -25,7 +25,7 @@ use super::validate::ConfigAlert;
 use super::version::Version;
 use crate::plan::model::DomainMap;
 use crate::plan::{Actual, BackendChange, ChangeSet, Desired, DomainMatch, ServerAction, diff};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -90,6 +90,9 @@ struct State {
     /// The last render `haproxy -c` refused: not validated (nor logged as
     /// an error) again until the desired state changes.
     rejected: Option<(String, Vec<ConfigAlert>, PathBuf)>,
+    /// How many entries HAProxy held of each domain map key at the last
+    /// read (more than one after an operator's duplicate `add map`).
+    held: BTreeMap<(DomainMatch, String), usize>,
     /// The last `show servers state` read, while a refresh of the state
     /// file is due.
     dump: Option<String>,
@@ -229,6 +232,7 @@ impl RuntimeDriver {
                 drains: Drains::new(),
                 gate: ReloadGate::new(config.reload_delay()),
                 rejected: None,
+                held: BTreeMap::new(),
                 dump: None,
                 state_checked: Instant::now(),
                 state_signatures: vec![0; state_files::SHARDS],
@@ -290,9 +294,15 @@ impl RuntimeDriver {
             Instant::now(),
             self.config.drain_grace(),
         );
+        st.held.clear();
         for (map, reply) in self.domain_maps.iter().zip(maps) {
             let held = match parse_show_map(reply)? {
-                Some(entries) => DomainMap::loaded(entries),
+                Some(entries) => {
+                    for (pattern, _) in &entries {
+                        *st.held.entry((map.kind, pattern.to_string())).or_default() += 1;
+                    }
+                    DomainMap::loaded(entries)
+                }
                 None => DomainMap::NotLoaded,
             };
             actual.domain_maps.insert(map.kind, held);

@@ -42,6 +42,8 @@ pub struct Snapshot {
     /// The files whose last write failed, with the cause; each keeps its
     /// old contents until a write succeeds.
     pub unwritten: BTreeMap<PathBuf, String>,
+    /// Removals sent again because sessions still held the server.
+    pub removal_retries: u64,
 }
 
 impl Stats {

@@ -7,7 +7,7 @@
 //! invalid (…)` and adds nothing; the socket unescapes backslashes, so a
 //! regex goes out with each `\` doubled.
 
-use super::{Command, Expect, Outcome, accepts, cut_short, kw, line, name};
+use super::{Command, Expect, Meaning, Outcome, accepts, cut_short, kw, line, name};
 use crate::haproxy::syntax::{Invalid, Token};
 use crate::plan::change::{DomainAction, DomainChange};
 use crate::plan::{DomainMatch, Refusal};
@@ -16,8 +16,9 @@ use crate::plan::{DomainMatch, Refusal};
 const MAX_HOST: usize = 253;
 /// The longest regex pattern.
 const MAX_REGEX: usize = 256;
-/// The reply of `del map` when the key is already gone.
-const KEY_NOT_FOUND: &str = "Key not found.";
+/// The most `del map` commands sent for one key: more duplicates than
+/// this are removed over the next syncs.
+const MAX_DELS: usize = 64;
 /// How `add map` refuses a regex the PCRE library cannot compile.
 const INVALID_REGEX: (&str, &str) = ("regex '", "' is invalid");
 
@@ -58,20 +59,29 @@ pub fn removal_key(pattern: &str) -> Result<Token, Invalid> {
     Token::socket_word("map key", pattern, 4 * MAX_REGEX)
 }
 
-/// The commands of one domain change on the map file `map`, in order.
+/// The commands of one domain change on the map file `map`, in order;
+/// `held` is how many entries of the key HAProxy held when the change was
+/// planned. A reset or a removal deletes that many times: one `del map`
+/// removes every entry of the key up to 3.2 (the others then answer `Key
+/// not found.`), but only one from 3.3 on, so this converges on both.
 ///
 /// # Errors
 /// A pattern outside its grammar or an invalid backend name (`diff`
 /// refuses those first, so this is a second line of defence).
-pub fn for_domain(change: &DomainChange, map: &Token) -> Result<Vec<Command>, Invalid> {
+pub fn for_domain(
+    change: &DomainChange,
+    map: &Token,
+    held: usize,
+) -> Result<Vec<Command>, Invalid> {
     let key = match change.action {
         DomainAction::Remove => removal_key(&change.pattern)?,
         _ => domain_key(change.kind, &change.pattern)?,
     };
     let del = line(
         &[kw("del"), kw("map"), map.clone(), key.clone()],
-        Expect::SilentOr(KEY_NOT_FOUND),
+        Expect::SilentOr(Meaning::KeyNotFound),
     )?;
+    let dels = vec![del; held.clamp(1, MAX_DELS)];
     let write = |verb: &'static str, backend: &str| {
         let value = name("backend name", backend)?;
         line(
@@ -82,8 +92,12 @@ pub fn for_domain(change: &DomainChange, map: &Token) -> Result<Vec<Command>, In
     Ok(match &change.action {
         DomainAction::Add(backend) => vec![write("add", backend)?],
         DomainAction::Set(backend) => vec![write("set", backend)?],
-        DomainAction::Reset(backend) => vec![del, write("add", backend)?],
-        DomainAction::Remove => vec![del],
+        DomainAction::Reset(backend) => {
+            let mut cmds = dels;
+            cmds.push(write("add", backend)?);
+            cmds
+        }
+        DomainAction::Remove => dels,
     })
 }
 
@@ -133,7 +147,7 @@ mod tests {
     }
 
     fn texts(c: &DomainChange) -> Vec<String> {
-        for_domain(c, &map())
+        for_domain(c, &map(), 1)
             .unwrap()
             .into_iter()
             .map(|c| c.text)
@@ -193,7 +207,7 @@ mod tests {
         ] {
             assert!(domain_key(kind, bad).is_err(), "{kind:?} {bad:?}");
             let c = change(kind, bad, DomainAction::Add("be".into()));
-            assert!(for_domain(&c, &map()).is_err(), "{kind:?} {bad:?}");
+            assert!(for_domain(&c, &map(), 1).is_err(), "{kind:?} {bad:?}");
         }
         // An operator's uppercase key can still be removed; a key that
         // would break the socket cannot.
@@ -203,7 +217,7 @@ mod tests {
             ["del map /var/lib/haproxy/d.map API.example.com"]
         );
         let hostile = change(DomainMatch::Exact, "a;b", DomainAction::Remove);
-        assert!(for_domain(&hostile, &map()).is_err());
+        assert!(for_domain(&hostile, &map(), 1).is_err());
         assert!(domain_key(DomainMatch::Exact, &"a".repeat(254)).is_err());
         assert!(domain_key(DomainMatch::Prefix, "api.").is_ok());
         let bad_backend = change(
@@ -211,7 +225,7 @@ mod tests {
             "a.example.com",
             DomainAction::Add("x y".into()),
         );
-        assert!(for_domain(&bad_backend, &map()).is_err());
+        assert!(for_domain(&bad_backend, &map(), 1).is_err());
     }
 
     #[test]
@@ -221,7 +235,7 @@ mod tests {
             "^(unclosed",
             DomainAction::Add("default_api".into()),
         );
-        let cmds = for_domain(&add, &map()).unwrap();
+        let cmds = for_domain(&add, &map(), 1).unwrap();
         assert_eq!(judge_domain(&add, &cmds, &["".into()]), Outcome::Applied);
         // Captured from HAProxy 2.6.12.
         let refused =
@@ -246,15 +260,31 @@ mod tests {
         ));
 
         let remove = change(DomainMatch::Exact, "a.example.com", DomainAction::Remove);
-        let cmds = for_domain(&remove, &map()).unwrap();
+        let cmds = for_domain(&remove, &map(), 1).unwrap();
         let gone = ["Key not found.\n".to_string()];
         assert_eq!(judge_domain(&remove, &cmds, &gone), Outcome::Applied);
+        // A key held twice: deleted twice, whichever version answers.
+        let twice = change(
+            DomainMatch::Exact,
+            "a.example.com",
+            DomainAction::Reset("b".into()),
+        );
+        let cmds = for_domain(&twice, &map(), 2).unwrap();
+        assert_eq!(cmds.len(), 3);
+        for dels in [["", "Key not found.", ""], ["", "", ""]] {
+            let replies = dels.map(String::from);
+            assert_eq!(
+                judge_domain(&twice, &cmds, &replies),
+                Outcome::Applied,
+                "{dels:?}"
+            );
+        }
         let set = change(
             DomainMatch::Exact,
             "a.example.com",
             DomainAction::Set("b".into()),
         );
-        let cmds = for_domain(&set, &map()).unwrap();
+        let cmds = for_domain(&set, &map(), 1).unwrap();
         assert!(matches!(
             judge_domain(&set, &cmds, &["entry not found.\n".into()]),
             Outcome::Failed { .. }
@@ -269,7 +299,7 @@ mod tests {
         ) {
             for action in [DomainAction::Add("be".into()), DomainAction::Reset("be".into()), DomainAction::Remove] {
                 let c = DomainChange { kind, pattern: pattern.clone(), action };
-                if let Ok(cmds) = for_domain(&c, &map()) {
+                if let Ok(cmds) = for_domain(&c, &map(), 1) {
                     for cmd in cmds {
                         proptest::prop_assert!(!cmd.text.contains([';', '\n', '\r', '#']), "{}", cmd.text);
                         proptest::prop_assert_eq!(cmd.text.split(' ').count(), if cmd.text.starts_with("del") { 4 } else { 5 });

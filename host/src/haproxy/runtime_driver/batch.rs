@@ -11,7 +11,18 @@ use crate::haproxy::state_files;
 use crate::plan::change::DomainChange;
 use crate::plan::{ServerAction, ServerChange};
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How often, and after how long each, a removal that sessions still held
+/// is sent again within the same batch: about one second in all, so that a
+/// server never stays in maintenance beyond the batch that removes it.
+const BUSY_RETRIES: [Duration; 5] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(150),
+    Duration::from_millis(250),
+    Duration::from_millis(450),
+];
 
 impl RuntimeDriver {
     /// Sends the server changes, then the domain changes, in one batch and
@@ -32,6 +43,7 @@ impl RuntimeDriver {
                 uri_map: self.uri_map.as_ref(),
                 restore_up: matches!(change.action, ServerAction::Add(_))
                     && restore_up.contains(&key),
+                caps: self.version.capabilities(),
             };
             match commands::for_change(change, ctx) {
                 Ok(cmds) => groups.push((change, cmds)),
@@ -42,54 +54,24 @@ impl RuntimeDriver {
                 }),
             }
         }
-        let domain_groups = self.domain_commands(domains, report);
-        let texts: Vec<&str> = groups
+        let domain_groups = self.domain_commands(st, domains, report);
+        let commands: Vec<&Command> = groups
             .iter()
-            .flat_map(|(_, cmds)| cmds.iter().map(|c| c.text.as_str()))
-            .chain(
-                domain_groups
-                    .iter()
-                    .flat_map(|(_, cmds)| cmds.iter().map(|c| c.text.as_str())),
-            )
+            .flat_map(|(_, cmds)| cmds)
+            .chain(domain_groups.iter().flat_map(|(_, cmds)| cmds))
             .collect();
-        if texts.is_empty() {
+        if commands.is_empty() {
             return Ok(());
         }
-        let replies = self.stats_socket.batch(&texts).await?;
-        self.stats.update(|s| {
-            s.batches += 1;
-            s.commands += texts.len() as u64;
-        });
-        let now = Instant::now();
+        let replies = self.send_batch(&commands).await?;
         let mut at = 0;
+        let mut busy = Vec::new();
         for (change, cmds) in groups {
             let mine = &replies[at.min(replies.len())..(at + cmds.len()).min(replies.len())];
             at += cmds.len();
-            let verb = change.action.verb();
             match commands::judge(change, &cmds, mine) {
-                Outcome::Applied => {
-                    st.ledger.record(change);
-                    let key = (change.backend.clone(), change.server.clone());
-                    if matches!(change.action, ServerAction::Drain) {
-                        st.drains.insert(key, now);
-                    } else {
-                        st.drains.remove(&key);
-                    }
-                    self.stats
-                        .update(|s| *s.applied.entry(verb).or_default() += 1);
-                    report.applied.push(change.clone());
-                }
-                Outcome::Refused(refusal) => report.refusals.push(refusal),
-                Outcome::Failed { command, reply } => {
-                    tracing::warn!(backend = %change.backend, server = %change.server, verb, %command, %reply, "haproxy refused a server change");
-                    self.stats
-                        .update(|s| *s.failed.entry(verb).or_default() += 1);
-                    report.failed.push(ChangeFailure {
-                        change: change.clone(),
-                        command,
-                        reply,
-                    });
-                }
+                Outcome::Busy { .. } => busy.push((change, cmds)),
+                outcome => self.judged(st, change, outcome, report),
             }
         }
         for (change, cmds) in domain_groups {
@@ -97,13 +79,111 @@ impl RuntimeDriver {
             at += cmds.len();
             self.judged_domain(change, commands::judge_domain(change, &cmds, mine), report);
         }
+        self.retry_busy(st, busy, report).await
+    }
+
+    /// Sends removals that sessions still held again, a few times with
+    /// growing pauses; what is still held after the last is reported failed.
+    async fn retry_busy(
+        &self,
+        st: &mut State,
+        mut busy: Vec<(&ServerChange, Vec<Command>)>,
+        report: &mut ApplyReport,
+    ) -> Result<()> {
+        for pause in BUSY_RETRIES {
+            if busy.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(pause).await;
+            self.stats
+                .update(|s| s.removal_retries += busy.len() as u64);
+            let commands: Vec<&Command> = busy.iter().flat_map(|(_, cmds)| cmds).collect();
+            let replies = self.send_batch(&commands).await?;
+            let mut at = 0;
+            let mut still = Vec::new();
+            for (change, cmds) in busy {
+                let mine = &replies[at.min(replies.len())..(at + cmds.len()).min(replies.len())];
+                at += cmds.len();
+                match commands::judge(change, &cmds, mine) {
+                    Outcome::Busy { .. } => still.push((change, cmds)),
+                    outcome => self.judged(st, change, outcome, report),
+                }
+            }
+            busy = still;
+        }
+        for (change, cmds) in busy {
+            let outcome = match cmds.iter().find(|c| c.text.starts_with("del server")) {
+                Some(del) => Outcome::Failed {
+                    command: del.text.clone(),
+                    reply: format!(
+                        "sessions still held the server after {} attempts",
+                        BUSY_RETRIES.len() + 1
+                    ),
+                },
+                None => Outcome::Failed {
+                    command: String::new(),
+                    reply: "sessions still held the server".into(),
+                },
+            };
+            self.judged(st, change, outcome, report);
+        }
         Ok(())
+    }
+
+    /// Sends commands on one connection and counts them.
+    async fn send_batch(&self, commands: &[&Command]) -> Result<Vec<String>> {
+        let texts: Vec<&str> = commands.iter().map(|c| c.text.as_str()).collect();
+        let held = commands.iter().map(|c| c.holds_for()).sum();
+        let replies = self.stats_socket.batch_holding(&texts, held).await?;
+        self.stats.update(|s| {
+            s.batches += 1;
+            s.commands += texts.len() as u64;
+        });
+        Ok(replies)
+    }
+
+    /// Records, reports and counts the outcome of one server change.
+    fn judged(
+        &self,
+        st: &mut State,
+        change: &ServerChange,
+        outcome: Outcome,
+        report: &mut ApplyReport,
+    ) {
+        let now = Instant::now();
+        let verb = change.action.verb();
+        match outcome {
+            Outcome::Applied => {
+                st.ledger.record(change);
+                let key = (change.backend.clone(), change.server.clone());
+                if matches!(change.action, ServerAction::Drain) {
+                    st.drains.insert(key, now);
+                } else {
+                    st.drains.remove(&key);
+                }
+                self.stats
+                    .update(|s| *s.applied.entry(verb).or_default() += 1);
+                report.applied.push(change.clone());
+            }
+            Outcome::Refused(refusal) => report.refusals.push(refusal),
+            Outcome::Failed { command, reply } | Outcome::Busy { command, reply } => {
+                tracing::warn!(backend = %change.backend, server = %change.server, verb, %command, %reply, "haproxy refused a server change");
+                self.stats
+                    .update(|s| *s.failed.entry(verb).or_default() += 1);
+                report.failed.push(ChangeFailure {
+                    change: change.clone(),
+                    command,
+                    reply,
+                });
+            }
+        }
     }
 
     /// The commands of each domain change; a change that cannot become
     /// commands is reported failed and never sent.
     fn domain_commands<'c>(
         &self,
+        st: &State,
         domains: &'c [DomainChange],
         report: &mut ApplyReport,
     ) -> Vec<(&'c DomainChange, Vec<Command>)> {
@@ -111,7 +191,11 @@ impl RuntimeDriver {
         for change in domains {
             let map = self.domain_maps.iter().find(|m| m.kind == change.kind);
             let cmds = match map {
-                Some(map) => commands::for_domain(change, &map.token).map_err(|e| e.to_string()),
+                Some(map) => {
+                    let held = st.held.get(&(change.kind, change.pattern.clone()));
+                    commands::for_domain(change, &map.token, held.copied().unwrap_or(1))
+                        .map_err(|e| e.to_string())
+                }
                 None => Err("no map of this kind is configured".to_string()),
             };
             match cmds {
@@ -139,7 +223,7 @@ impl RuntimeDriver {
                 report.applied_domains.push(change.clone());
             }
             Outcome::Refused(refusal) => report.refusals.push(refusal),
-            Outcome::Failed { command, reply } => {
+            Outcome::Failed { command, reply } | Outcome::Busy { command, reply } => {
                 tracing::warn!(pattern = %change.pattern, kind = ?change.kind, verb, %command, %reply, "haproxy refused a domain map change");
                 self.stats
                     .update(|s| *s.domains_failed.entry(verb).or_default() += 1);

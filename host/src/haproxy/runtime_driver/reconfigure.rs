@@ -140,6 +140,7 @@ impl RuntimeDriver {
             &self.master,
             &self.stats_socket,
             self.config.reload_timeout(),
+            self.version.capabilities(),
         )
         .await
         {
