@@ -140,10 +140,17 @@ mod tests {
 
     #[test]
     fn a_body_stays_on_one_line() {
-        let e = Error::from_status("GET /v1/x".into(), 500, "boom\nlevel=info msg=forged\u{1b}[2J");
+        let e = Error::from_status(
+            "GET /v1/x".into(),
+            500,
+            "boom\nlevel=info msg=forged\u{1b}[2J",
+        );
         let text = e.to_string();
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(text.contains("boom\\nlevel=info") && !text.contains('\u{1b}'), "{text}");
+        assert!(
+            text.contains("boom\\nlevel=info") && !text.contains('\u{1b}'),
+            "{text}"
+        );
     }
 
     #[test]

@@ -60,7 +60,6 @@ impl Decoder {
         }
     }
 
-
     /// Appends a chunk.
     pub(crate) fn push(&mut self, chunk: &[u8]) {
         if !chunk.is_empty() {
@@ -254,7 +253,10 @@ mod tests {
             }
         ));
         let text = err.to_string();
-        assert!(text.contains("1200") && text.contains("max_frame_bytes"), "{text}");
+        assert!(
+            text.contains("1200") && text.contains("max_frame_bytes"),
+            "{text}"
+        );
     }
 
     #[test]
