@@ -75,6 +75,9 @@ pub enum Error {
         received: usize,
         /// The cap.
         max: usize,
+        /// The frame's `Index`, read from its start: the next stream starts
+        /// after it (the re-list covers what it held).
+        index: Option<u64>,
     },
     /// The HTTP client cannot be built (unreadable or invalid TLS files).
     #[error("nomad client: {message}")]
