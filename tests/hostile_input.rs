@@ -125,7 +125,11 @@ async fn metrics_answer_and_services_sync_under_2000_idle_admin_connections() {
     .await;
     let mut idle = Vec::with_capacity(2_000);
     for _ in 0..2_000 {
-        idle.push(tokio::net::TcpStream::connect(admin).await.expect("connect"));
+        idle.push(
+            tokio::net::TcpStream::connect(admin)
+                .await
+                .expect("connect"),
+        );
     }
     let t = Instant::now();
     add_service(&w, "late", "late", 20_004);

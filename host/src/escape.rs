@@ -10,7 +10,8 @@ use std::fmt::{self, Write as _};
 /// `ESC`, `DEL`, C1), the Unicode line and paragraph separators, and the
 /// bidirectional overrides that reorder what a terminal shows.
 fn escaped(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `s` with every such character written as a Rust-style escape (`\n`,

@@ -124,7 +124,10 @@ where
     match format {
         Format::Text => Box::new(
             builder
-                .with_writer(OneLines { inner: writer, ansi })
+                .with_writer(OneLines {
+                    inner: writer,
+                    ansi,
+                })
                 .with_ansi(ansi)
                 .finish(),
         ),

@@ -1,8 +1,8 @@
 //! `plan` (the diff against the live HAProxy, not applied) and `explain SERVICE`.
 
-use haproxy_nomad_connector::escape::OneLine;
 use anyhow::Context;
 use haproxy_nomad_connector::daemon;
+use haproxy_nomad_connector::escape::OneLine;
 use haproxy_nomad_connector::haproxy::Driver;
 use haproxy_nomad_connector::plan::{ServicePlan, diff};
 use std::path::PathBuf;

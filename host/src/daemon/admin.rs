@@ -333,9 +333,17 @@ mod tests {
         let addr = admin.base.trim_start_matches("http://").to_string();
         let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-        assert!(closed_by_server(&mut silent).await, "an idle connection stays open");
-        assert!(closed_by_server(&mut slow).await, "a header never finished keeps its connection");
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        assert!(
+            closed_by_server(&mut silent).await,
+            "an idle connection stays open"
+        );
+        assert!(
+            closed_by_server(&mut slow).await,
+            "a header never finished keeps its connection"
+        );
         assert_eq!(admin.get("/healthz", None).await.0, 200);
     }
 

@@ -75,6 +75,9 @@ pub enum Error {
         received: usize,
         /// The cap.
         max: usize,
+        /// The frame's `Index`, read from its start: the next stream starts
+        /// after it (the re-list covers what it held).
+        index: Option<u64>,
     },
     /// The HTTP client cannot be built (unreadable or invalid TLS files).
     #[error("nomad client: {message}")]
@@ -140,10 +143,17 @@ mod tests {
 
     #[test]
     fn a_body_stays_on_one_line() {
-        let e = Error::from_status("GET /v1/x".into(), 500, "boom\nlevel=info msg=forged\u{1b}[2J");
+        let e = Error::from_status(
+            "GET /v1/x".into(),
+            500,
+            "boom\nlevel=info msg=forged\u{1b}[2J",
+        );
         let text = e.to_string();
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(text.contains("boom\\nlevel=info") && !text.contains('\u{1b}'), "{text}");
+        assert!(
+            text.contains("boom\\nlevel=info") && !text.contains('\u{1b}'),
+            "{text}"
+        );
     }
 
     #[test]

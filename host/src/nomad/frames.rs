@@ -60,7 +60,6 @@ impl Decoder {
         }
     }
 
-
     /// Appends a chunk.
     pub(crate) fn push(&mut self, chunk: &[u8]) {
         if !chunk.is_empty() {
@@ -90,6 +89,7 @@ impl Decoder {
                     return Some(Err(Error::FrameTooLarge {
                         received: unfinished,
                         max: self.max_line,
+                        index: leading_index(&self.buf[self.start..]),
                     }));
                 }
                 if self.start > 0 && self.start * 2 > self.buf.len() {
@@ -126,6 +126,15 @@ impl Decoder {
             ok => Some(ok),
         }
     }
+}
+
+/// The `Index` a frame starts with (`{"Index":N,...`, as Nomad writes them).
+fn leading_index(line: &[u8]) -> Option<u64> {
+    let head = line.get(..64.min(line.len()))?;
+    let text = std::str::from_utf8(head).ok()?;
+    let rest = text.trim_start().strip_prefix("{\"Index\":")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
 }
 
 fn bad(reason: &str) -> Error {
@@ -250,11 +259,24 @@ mod tests {
             err,
             Error::FrameTooLarge {
                 received: 1200,
-                max: 1000
+                max: 1000,
+                index: None
             }
         ));
+        let mut d = Decoder::new(100);
+        d.push(format!("{{\"Index\":42,\"Events\":[{}", " ".repeat(100)).as_bytes());
+        assert!(matches!(
+            d.next_item(),
+            Some(Err(Error::FrameTooLarge {
+                index: Some(42),
+                ..
+            }))
+        ));
         let text = err.to_string();
-        assert!(text.contains("1200") && text.contains("max_frame_bytes"), "{text}");
+        assert!(
+            text.contains("1200") && text.contains("max_frame_bytes"),
+            "{text}"
+        );
     }
 
     #[test]

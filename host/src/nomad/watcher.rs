@@ -307,6 +307,11 @@ impl<C: Api> ScopeLoop<C> {
         s.decoder.push(&chunk);
         while let Some(item) = s.decoder.next_item() {
             if let Err(e) = item.and_then(|item| self.on_item(item, &mut s, &mut changes)) {
+                // An oversized frame would come back on every new stream:
+                // stream from after it; the re-list covers its services.
+                if let Error::FrameTooLarge { index: Some(i), .. } = e {
+                    self.last_index = self.last_index.max(Some(i));
+                }
                 return self.failed(e, Some(&s), changes);
             }
         }
