@@ -29,7 +29,13 @@ impl Tmpfs {
         let path = parent.path().join("disk");
         std::fs::create_dir(&path).expect("mount point");
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
             .arg(&path)
             .output()
             .expect("mount(8)");
@@ -175,7 +181,10 @@ async fn a_full_disk_keeps_every_old_file_reports_it_and_converges_once_space_re
     let text = metrics(admin).await;
     let failed = metric(&text, "hnc_file_write_errors_total", &[]);
     assert!(failed >= 1.0, "write errors counted: {failed}\n{text}");
-    assert_eq!(metric(&text, "hnc_reloads_total", &[("reason", "rejected")]), 0.0);
+    assert_eq!(
+        metric(&text, "hnc_reloads_total", &[("reason", "rejected")]),
+        0.0
+    );
     let log = logs.text();
     let line = log
         .lines()
@@ -183,7 +192,11 @@ async fn a_full_disk_keeps_every_old_file_reports_it_and_converges_once_space_re
         .unwrap_or_else(|| panic!("no ERROR naming file and cause in:\n{log}"));
     assert!(line.contains(&disk.path.display().to_string()), "{line}");
 
-    assert_eq!(files(&disk.path, "filler"), before, "every old file is kept whole");
+    assert_eq!(
+        files(&disk.path, "filler"),
+        before,
+        "every old file is kept whole"
+    );
     assert_eq!(w.haproxy.reloads().await, reloads, "no reload while full");
     let (valid, said) = w.haproxy.check_config();
     assert!(valid, "HAProxy's config still loads: {said}");
@@ -202,7 +215,10 @@ async fn a_full_disk_keeps_every_old_file_reports_it_and_converges_once_space_re
     let (valid, said) = w.haproxy.check_config();
     assert!(valid, "{said}");
     let text = metrics(admin).await;
-    assert_eq!(metric(&text, "hnc_reloads_total", &[("reason", "rejected")]), 0.0);
+    assert_eq!(
+        metric(&text, "hnc_reloads_total", &[("reason", "rejected")]),
+        0.0
+    );
     assert_eq!(metric(&text, "hnc_files_unwritten", &[]), 0.0);
     let leftovers: Vec<String> = files(&disk.path, "filler")
         .into_keys()

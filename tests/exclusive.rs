@@ -38,7 +38,11 @@ async fn a_second_connector_on_one_haproxy_refuses_naming_the_first_ones_pid() {
     assert_eq!(status.code(), Some(1), "{said}");
     assert!(said.contains(&format!("PID {}", first.pid())), "{said}");
     assert!(said.contains(".managed.cfg.lock"), "{said}");
-    assert_eq!(w.haproxy.reloads().await, reloads, "the second never reloaded");
+    assert_eq!(
+        w.haproxy.reloads().await,
+        reloads,
+        "the second never reloaded"
+    );
     assert!(
         first.exited(Duration::ZERO).await.is_none(),
         "the first keeps running:\n{}",

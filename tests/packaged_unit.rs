@@ -86,17 +86,25 @@ fn every_file_the_packaged_config_writes_lies_in_a_directory_the_unit_makes_writ
     ];
     files.extend([&h.host_map, &h.uri_map].into_iter().flatten().cloned());
     files.extend(
-        [&h.domain_map_exact, &h.domain_map_prefix, &h.domain_map_regex]
-            .into_iter()
-            .flatten()
-            .cloned(),
+        [
+            &h.domain_map_exact,
+            &h.domain_map_prefix,
+            &h.domain_map_regex,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned(),
     );
     assert_eq!(files.len(), 8, "every map is configured: {files:?}");
     for file in &files {
         // A file is replaced through a temporary sibling: its directory,
         // not the file, must be writable.
         let dir = file.parent().expect("a directory");
-        assert!(dirs.iter().any(|d| d == dir), "{} is not writable", dir.display());
+        assert!(
+            dirs.iter().any(|d| d == dir),
+            "{} is not writable",
+            dir.display()
+        );
     }
     let cache = config.mapping.cache_dir.expect("a plugin cache");
     assert!(dirs.contains(&cache), "{}", cache.display());
@@ -112,14 +120,18 @@ fn every_file_the_packaged_config_writes_lies_in_a_directory_the_unit_makes_writ
         .collect();
     let state_dir = Path::new("/var/lib").join(one(&unit, "StateDirectory"));
     let created = |kind: &str, path: &Path| {
-        entries.iter().any(|e| {
-            e[0] == kind && Path::new(e[1]) == path && e[3] == one(&unit, "User")
-        })
+        entries
+            .iter()
+            .any(|e| e[0] == kind && Path::new(e[1]) == path && e[3] == one(&unit, "User"))
     };
     assert!(created("d", &state_dir), "{tmpfiles}");
     let loaded = [&files[0]].into_iter().chain(&files[3..]);
     for file in loaded {
-        assert!(created("f", file), "{} is not created: {tmpfiles}", file.display());
+        assert!(
+            created("f", file),
+            "{} is not created: {tmpfiles}",
+            file.display()
+        );
     }
 }
 
@@ -135,7 +147,11 @@ fn chown(owner: &str, path: &Path) {
 }
 
 fn chmod(mode: &str, path: &Path) {
-    let ok = Command::new("chmod").arg(mode).arg(path).status().expect("chmod");
+    let ok = Command::new("chmod")
+        .arg(mode)
+        .arg(path)
+        .status()
+        .expect("chmod");
     assert!(ok.success(), "chmod {mode} {}", path.display());
 }
 
@@ -205,7 +221,11 @@ async fn the_daemon_syncs_under_the_packaged_units_restrictions() {
     let mut own = writable(&unit);
     own.sort();
     own.dedup();
-    assert_eq!(own.len(), 2, "ReadWritePaths= beyond the own directories: {own:?}");
+    assert_eq!(
+        own.len(),
+        2,
+        "ReadWritePaths= beyond the own directories: {own:?}"
+    );
     let rw = [state.display().to_string(), cache.display().to_string()];
     let script = format!(
         "set -e\n\
@@ -215,13 +235,27 @@ async fn the_daemon_syncs_under_the_packaged_units_restrictions() {
          --inh-caps=-all --bounding-set=-all -- \"$0\" \"$@\"",
         dirs = rw.join(" ")
     );
-    let wrapper = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", &script];
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
 
     sim.register_job(job("web", "web", &[ON], None));
     sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", 18281));
     let log = root.path().join("connector.log");
     let mut connector = Connector::spawn(&wrapper, &config, &log);
-    converged(&sim, &haproxy, "the first sync under the unit's restrictions").await;
+    converged(
+        &sim,
+        &haproxy,
+        "the first sync under the unit's restrictions",
+    )
+    .await;
     let uid = Command::new("id").args(["-u", user]).output().expect("id");
     let uid = String::from_utf8_lossy(&uid.stdout).trim().to_string();
     assert_eq!(uid_of(connector.pid()), uid, "the connector runs as {user}");
@@ -231,13 +265,22 @@ async fn the_daemon_syncs_under_the_packaged_units_restrictions() {
     sim.register_job(job("api", "api", &[ON], None));
     sim.place_alloc(nomad_sim::PlaceAlloc::new("api", "g").port("http", 18282));
     sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", 18283));
-    converged(&sim, &haproxy, "a reload and a runtime change under the restrictions").await;
+    converged(
+        &sim,
+        &haproxy,
+        "a reload and a runtime change under the restrictions",
+    )
+    .await;
     hnc_tests::haproxy::wait_until("ready", WAIT, || async move {
         readyz(admin).await.0.then_some(())
     })
     .await;
     let text = metrics(admin).await;
-    assert_eq!(metric(&text, "hnc_file_write_errors_total", &[]), 0.0, "{text}");
+    assert_eq!(
+        metric(&text, "hnc_file_write_errors_total", &[]),
+        0.0,
+        "{text}"
+    );
     let managed = std::fs::read_to_string(&haproxy.managed_cfg).expect("managed file");
     assert!(managed.contains("\nbackend default_api\n"), "{managed}");
     let lock = Lock::path_for(&haproxy.managed_cfg);

@@ -121,7 +121,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
         let err = Lock::acquire(&path).unwrap_err();
         assert!(matches!(&err, Error::HeldByOther { .. }), "{err:?}");
-        assert!(err.to_string().contains(&format!("PID {pid} holds the lock")), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("PID {pid} holds the lock")),
+            "{err}"
+        );
         drop(first);
         let again = Lock::acquire(&path).unwrap();
         assert_eq!(again.path(), path);

@@ -432,9 +432,10 @@ mod tests {
         driver.applied.insert("add", 5);
         driver.failed.insert("add", 1);
         driver.writes_failed.insert("state", 2);
-        driver
-            .unwritten
-            .insert("/var/lib/h.state.07".into(), "No space left on device".into());
+        driver.unwritten.insert(
+            "/var/lib/h.state.07".into(),
+            "No space left on device".into(),
+        );
         let checks = ChecksStats {
             lookups: 100,
             spec_fetches: 2,

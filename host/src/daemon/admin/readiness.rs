@@ -87,7 +87,11 @@ impl Readiness {
         let mut reasons = Vec::new();
         let (first_sync, haproxy, unwritten) = {
             let st = self.lock();
-            (st.first_sync, st.haproxy_failing.clone(), st.unwritten.clone())
+            (
+                st.first_sync,
+                st.haproxy_failing.clone(),
+                st.unwritten.clone(),
+            )
         };
         if !first_sync {
             reasons.push(
@@ -230,15 +234,22 @@ mod tests {
         r.first_sync_done();
         let full = "No space left on device (os error 28)";
         let files = (0..5)
-            .map(|n| (PathBuf::from(format!("/var/lib/h.state.0{n}")), full.to_string()))
+            .map(|n| {
+                (
+                    PathBuf::from(format!("/var/lib/h.state.0{n}")),
+                    full.to_string(),
+                )
+            })
             .collect();
         r.files_unwritten(files);
         assert_eq!(
             r.check().unwrap_err().reasons,
-            ["5 file(s) the connector owns could not be written (they keep their old \
+            [
+                "5 file(s) the connector owns could not be written (they keep their old \
               contents): /var/lib/h.state.00: No space left on device (os error 28), \
               /var/lib/h.state.01: No space left on device (os error 28), \
-              /var/lib/h.state.02: No space left on device (os error 28), and 2 more"]
+              /var/lib/h.state.02: No space left on device (os error 28), and 2 more"
+            ]
         );
         r.files_unwritten(BTreeMap::new());
         assert!(r.is_ready());
