@@ -122,12 +122,8 @@ impl Engine {
                         components.insert(source.clone(), component);
                     }
                     let component = &components[&source];
-                    let plugin = Arc::new(Plugin::load(
-                        &engine,
-                        component,
-                        &source.origin(),
-                        limits,
-                    )?);
+                    let plugin =
+                        Arc::new(Plugin::load(&engine, component, &source.origin(), limits)?);
                     loaded.insert((source.clone(), limits), plugin.clone());
                     plugin
                 }
@@ -323,7 +319,13 @@ impl Engine {
         mapped: &Mapped,
         reason: String,
     ) -> Mapped {
-        self.log_once(true, service, mapped.plugin.as_deref(), "haproxy-refused", &reason);
+        self.log_once(
+            true,
+            service,
+            mapped.plugin.as_deref(),
+            "haproxy-refused",
+            &reason,
+        );
         self.stats.fallback("haproxy-refused");
         let tags = CheckTags::parse(&service.tags);
         let check = tags.apply_to_input(check.cloned());
@@ -417,6 +419,7 @@ fn trial(
     let plan = plugin
         .call(&service, &check, settings)
         .map_err(|e| rejected(e.to_string()))?;
-    render(&plan, ctx).map_err(|invalid| rejected(format!("it answers an invalid value: {invalid}")))?;
+    render(&plan, ctx)
+        .map_err(|invalid| rejected(format!("it answers an invalid value: {invalid}")))?;
     Ok(())
 }
