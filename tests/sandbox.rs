@@ -166,13 +166,167 @@ fn builtin_warm_calls_reuse_their_memory() {
 #[test]
 fn plugin_trap_falls_back_and_instance_is_replaced() {
     let (engine, _dir) = engine(Hostility::Trap, Limits::default());
-    for _ in 0..3 {
-        let mapped = map(&engine, "x-trap");
+    for i in 0..3 {
+        let mapped = map(&engine, &format!("x-trap-{i}"));
         assert_tcp_fallback(&mapped, "trap");
         assert_serves_next_call(&engine);
     }
     let stats = engine.stats();
     assert_eq!(stats.errors.get(&(PLUGIN.into(), "trap".into())), Some(&3));
+}
+
+#[test]
+fn a_failed_input_costs_one_call_within_the_failure_ttl() {
+    let (engine, _dir) = engine(Hostility::Trap, Limits::default());
+    for _ in 0..5 {
+        assert_tcp_fallback(&map(&engine, "x-trap"), "trap");
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.calls.get(PLUGIN), Some(&1));
+    assert_eq!(stats.errors.get(&(PLUGIN.into(), "trap".into())), Some(&1));
+    assert_eq!(stats.fallbacks.get("trap"), Some(&5));
+    // Another input is a call of its own.
+    assert_tcp_fallback(&map(&engine, "x-trap-2"), "trap");
+    assert_eq!(engine.stats().calls.get(PLUGIN), Some(&2));
+}
+
+#[test]
+fn plugin_log_bomb_pays_fuel_for_its_log_bytes() {
+    // The plugin itself burns a few instructions per `log` call; the host
+    // copies 60,000 bytes for each. Fuel per byte stops it.
+    let (engine, _dir) = engine(Hostility::LogBomb, Limits::default());
+    let mapped = map(&engine, "x-logs");
+    assert_tcp_fallback(&mapped, "timeout");
+    let reason = mapped.fallback.unwrap().reason;
+    assert!(reason.contains("fuel budget of 10000000"), "{reason}");
+    assert_serves_next_call(&engine);
+}
+
+#[test]
+fn plugin_deadline_violated_by_log_bomb_with_unbounded_fuel() {
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        deadline_ms: 200,
+        ..Limits::default()
+    };
+    let (engine, _dir) = engine(Hostility::LogBomb, limits);
+    let mapped = map(&engine, "x-logs");
+    assert_tcp_fallback(&mapped, "timeout");
+    let reason = mapped.fallback.unwrap().reason;
+    assert!(reason.contains("deadline of 200 ms passed"), "{reason}");
+    assert_serves_next_call(&engine);
+}
+
+#[test]
+fn plugin_deadline_violated_by_endless_loop_and_obeyed_by_builtins() {
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        deadline_ms: 200,
+        ..Limits::default()
+    };
+    let (engine, _dir) = engine(Hostility::Spin, limits);
+    let reason = map(&engine, "x-spin").fallback.unwrap().reason;
+    assert!(reason.contains("deadline of 200 ms passed"), "{reason}");
+    let built_ins = builtins(limits);
+    let mapped = built_ins.map(&service("web", &[]), Some(&http_check("/health")));
+    assert_eq!(mapped.fallback, None);
+}
+
+#[test]
+fn interrupted_plugin_calls_end_at_once() {
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        deadline_ms: 600_000,
+        ..Limits::default()
+    };
+    let (engine, _dir) = engine(Hostility::Spin, limits);
+    let engine = std::sync::Arc::new(engine);
+    let spinning = {
+        let engine = engine.clone();
+        std::thread::spawn(move || map(&engine, "x-spin"))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    engine.interrupt();
+    // Without the interrupt this join would wait for the 10-minute deadline.
+    let mapped = spinning.join().unwrap();
+    let reason = mapped.fallback.unwrap().reason;
+    assert!(reason.contains("the connector is stopping"), "{reason}");
+    assert!(engine.interrupted());
+}
+
+#[test]
+fn plugin_output_is_bounded_while_it_is_read() {
+    // 100 notes aliasing one 1 MiB string: refused by the hostcall budget
+    // while lifting, before 100 MiB are copied, not by the size check after.
+    let (engine, _dir) = engine(Hostility::AliasedNotes, Limits::default());
+    let mapped = map(&engine, "x-alias");
+    assert_tcp_fallback(&mapped, "invalid-output");
+    let reason = mapped.fallback.unwrap().reason;
+    assert!(
+        reason.contains("an answer or log message over the cap of 65536 bytes"),
+        "{reason}"
+    );
+    assert_serves_next_call(&engine);
+}
+
+#[test]
+fn plugin_limits_can_be_raised_for_one_check_type_only() {
+    // The same plugin serves http and grpc; only grpc may answer 300 KB.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_plugin(
+        dir.path(),
+        "huge",
+        &Hostility::HugeOutput.component().unwrap(),
+    );
+    let config = haproxy_nomad_connector::config::Config::parse(&format!(
+        "[mapping.plugins]\nhttp = {path:?}\ngrpc = {path:?}\n\n\
+         [mapping.plugin_limits.grpc]\noutput_bytes = 1048576\nmemory_bytes = 8388608\n",
+        path = path.display().to_string()
+    ))
+    .expect("a valid config");
+    let engine = Engine::new(&config.mapping, RenderContext::default()).expect("loads");
+    assert_eq!(engine.plugins()["grpc"].limits().output_bytes, 1 << 20);
+    assert_eq!(engine.plugins()["http"].limits().output_bytes, 64 << 10);
+    let http = map(&engine, "x-huge");
+    assert_eq!(http.fallback.unwrap().cause, "invalid-output");
+    let grpc_check = NomadCheck {
+        check_type: "grpc".into(),
+        ..http_check("/")
+    };
+    let grpc = engine.map(&service("x-huge", &[]), Some(&grpc_check));
+    // Within its raised cap, the answer is read: the plugin's own refusal.
+    assert_eq!(grpc.fallback.unwrap().cause, "rejected");
+}
+
+#[test]
+fn limits_for_a_type_no_plugin_serves_are_refused() {
+    let config =
+        haproxy_nomad_connector::config::Config::parse("[mapping.plugin_limits.htp]\nfuel = 1\n");
+    let message = match config {
+        Ok(c) => Engine::new(&c.mapping, RenderContext::default())
+            .err()
+            .expect("refused")
+            .to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.contains("mapping.plugin_limits.htp"), "{message}");
+}
+
+#[test]
+fn instance_limit_violated_and_obeyed() {
+    let refused = Engine::new(
+        &haproxy_nomad_connector::mapping::Config {
+            limits: Limits {
+                instances: 0,
+                ..Limits::default()
+            },
+            ..Default::default()
+        },
+        RenderContext::default(),
+    );
+    assert!(refused.is_err());
+    let engine = builtins(Limits::default());
+    assert!(map(&engine, "web").fallback.is_none());
 }
 
 #[test]
@@ -323,7 +477,7 @@ async fn engine_serves_concurrent_tasks_while_a_plugin_traps() {
             })
         })
         .collect();
-    let mut traps = 0;
+    let mut traps = 0u64;
     for task in tasks {
         for (name, cause) in task.await.unwrap() {
             match name {
@@ -335,10 +489,12 @@ async fn engine_serves_concurrent_tasks_while_a_plugin_traps() {
             }
         }
     }
-    assert_eq!(
-        engine.stats().errors.get(&(PLUGIN.into(), "trap".into())),
-        Some(&traps)
-    );
+    // Every x-trap fell back; the plugin was called for it only until its
+    // failure was remembered (at most once per task that raced to it).
+    let stats = engine.stats();
+    assert_eq!(stats.fallbacks.get("trap"), Some(&traps));
+    let errors = stats.errors[&(PLUGIN.into(), "trap".into())];
+    assert!((1..=16).contains(&errors), "{errors}");
 }
 
 #[test]

@@ -11,6 +11,10 @@
 //! `result<check-plan, string>` is 224 bytes: discriminant at 0, payload at 4.
 //! In `check-plan`: backend 0..56, timeout 56..64, server 64..204 (enabled
 //! at +0, sni `option<string>` at +64), notes 204..212, warnings 212..220.
+//! `backend` as `http`: discriminant 1 at 0, then the `http-check` at 4:
+//! method, uri, version, headers, body at 4, 12, 20, 28, 36 (pointer and
+//! length each), default-host at 44, expect at 48; an `http-expect` is 12
+//! bytes (negate at 0, matcher at 1, pattern at 4).
 
 use anyhow::Context;
 use std::path::Path;
@@ -36,6 +40,14 @@ pub enum Hostility {
     InjectsDirective,
     /// Calls `log` 10,000 times, then behaves.
     LogFlood,
+    /// Calls `log` with a 60,000-byte message in an endless loop: the host
+    /// does the work (copying), the plugin burns almost no instructions.
+    LogBomb,
+    /// Answers a plan whose 100 notes all point at one 1 MiB string.
+    AliasedNotes,
+    /// Answers an HTTP check `GET /health` expecting `status 2xx`, which
+    /// HAProxy has no syntax for.
+    Status2xx,
 }
 
 impl Hostility {
@@ -69,6 +81,43 @@ impl Hostility {
                    (br_if $l (local.get $n)))
                  (call $ok)"
             }
+            Hostility::LogBomb => {
+                "(loop $l
+                   (call $log (i32.const 2) (i32.const 65536) (i32.const 60000))
+                   (br $l))
+                 unreachable"
+            }
+            Hostility::AliasedNotes => {
+                "(local $i i32)
+                 (drop (memory.grow (i32.const 17)))
+                 (drop (call $ok))
+                 (loop $l
+                   (i32.store (i32.add (i32.const 2048) (i32.mul (local.get $i) (i32.const 8)))
+                              (i32.const 131072))
+                   (i32.store (i32.add (i32.const 2052) (i32.mul (local.get $i) (i32.const 8)))
+                              (i32.const 1048576))
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))
+                 (i32.store (i32.const 1232) (i32.const 2048))
+                 (i32.store (i32.const 1236) (i32.const 100))
+                 (i32.const 1024)"
+            }
+            Hostility::Status2xx => {
+                "(drop (call $ok))
+                 (i32.store8 (i32.const 1028) (i32.const 1))
+                 (i32.store (i32.const 1032) (i32.const 600))
+                 (i32.store (i32.const 1036) (i32.const 3))
+                 (i32.store (i32.const 1040) (i32.const 608))
+                 (i32.store (i32.const 1044) (i32.const 7))
+                 (i32.store (i32.const 1048) (i32.const 624))
+                 (i32.store (i32.const 1052) (i32.const 8))
+                 (i32.store (i32.const 1076) (i32.const 3000))
+                 (i32.store (i32.const 1080) (i32.const 1))
+                 (i32.store (i32.const 3000) (i32.const 0))
+                 (i32.store (i32.const 3004) (i32.const 640))
+                 (i32.store (i32.const 3008) (i32.const 3))
+                 (i32.const 1024)"
+            }
         }
     }
 
@@ -98,6 +147,10 @@ impl Hostility {
   (data (i32.const 320) "\30\00\00\00\04\00\00\00")
   (data (i32.const 400) "\ff\fe")
   (data (i32.const 480) "evil\0abackend stolen\0a;x")
+  (data (i32.const 600) "GET")
+  (data (i32.const 608) "/health")
+  (data (i32.const 624) "HTTP/1.1")
+  (data (i32.const 640) "2xx")
   (func (export "info") (result i32) (i32.const 256))
   (func $ok (result i32)
     (memory.fill (i32.const 1024) (i32.const 0) (i32.const 224))

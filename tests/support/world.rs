@@ -95,6 +95,15 @@ impl World {
         }
     }
 
+    /// Asks the daemon to stop; whether it stopped, without error, within `bound`.
+    pub async fn stop_daemon_within(&mut self, bound: Duration) -> bool {
+        let Some((tx, task)) = self.daemon.take() else {
+            return true;
+        };
+        let _ = tx.send(Control::Shutdown).await;
+        matches!(tokio::time::timeout(bound, task).await, Ok(Ok(Ok(()))))
+    }
+
     /// Places an allocation of `job`/`group` on 127.0.0.1 with its ports.
     pub fn place(&self, job: &str, group: &str, ports: &[(&str, u16)]) -> String {
         let mut place = PlaceAlloc::new(job, group);

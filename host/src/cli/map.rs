@@ -56,7 +56,11 @@ pub fn run(args: MapArgs) -> anyhow::Result<ExitCode> {
     }
     let fell_back: Vec<&str> = reports
         .iter()
-        .filter(|r| r.fallback.as_deref().is_some_and(|f| !f.starts_with("no-check")))
+        .filter(|r| {
+            r.fallback
+                .as_deref()
+                .is_some_and(|f| !f.starts_with("no-check"))
+        })
         .map(|r| r.service.as_str())
         .collect();
     if args.strict && !fell_back.is_empty() {

@@ -120,9 +120,14 @@ fn check(command: PluginCommand, out: &mut Out) -> anyhow::Result<ExitCode> {
     say!(out, "version:     {}", info.version);
     say!(out, "check types: {}", info.check_types.join(", "));
     say!(out, "size:        {} bytes", bytes.len());
-    say!(out, 
+    say!(
+        out,
         "limits:      fuel {}, deadline {} ms, memory {} bytes, output {} bytes, instances {}",
-        limits.fuel, limits.deadline_ms, limits.memory_bytes, limits.output_bytes, limits.instances
+        limits.fuel,
+        limits.deadline_ms,
+        limits.memory_bytes,
+        limits.output_bytes,
+        limits.instances
     );
     drop(plugin);
     let types = match &check {
@@ -165,10 +170,12 @@ fn limits_for(config: &Config, file: &Path) -> mapping::Limits {
         .routes()
         .ok()
         .and_then(|routes| {
-            routes.into_iter().find_map(|(check_type, source)| match source {
-                Source::File(path) if absolute(&path) == wanted => Some(check_type),
-                _ => None,
-            })
+            routes
+                .into_iter()
+                .find_map(|(check_type, source)| match source {
+                    Source::File(path) if absolute(&path) == wanted => Some(check_type),
+                    _ => None,
+                })
         })
         .and_then(|check_type| config.mapping.limits_for(&check_type).ok())
         .unwrap_or(config.mapping.limits)
@@ -180,8 +187,7 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// A check file: one Nomad check as a job spec holds it.
 fn read_check(path: &Path) -> Result<NomadCheck, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let job = serde_json::json!({ "TaskGroups": [{ "Services": [{ "Checks": [value] }] }] });
@@ -197,13 +203,24 @@ fn read_check(path: &Path) -> Result<NomadCheck, String> {
 
 /// Maps one check as the daemon would and prints the outcome; false when
 /// the daemon would fall back to TCP or HAProxy would refuse the lines.
-fn check_one(out: &mut Out, engine: &Engine, check_type: &str, check: &NomadCheck, haproxy: Option<&Path>) -> bool {
+fn check_one(
+    out: &mut Out,
+    engine: &Engine,
+    check_type: &str,
+    check: &NomadCheck,
+    haproxy: Option<&Path>,
+) -> bool {
     let service = sample::service();
     let mapped = engine.map(&service, Some(check));
     say!(out, "\n{check_type} check {:?}:", check.name);
     print_lines(out, &mapped.rendered);
     if let Some(fallback) = &mapped.fallback {
-        say!(out, "  FALLS BACK to a TCP check ({}): {}", fallback.cause, fallback.reason);
+        say!(
+            out,
+            "  FALLS BACK to a TCP check ({}): {}",
+            fallback.cause,
+            fallback.reason
+        );
         return false;
     }
     let accepted = match haproxy {
@@ -221,7 +238,11 @@ fn print_lines(out: &mut Out, rendered: &RenderedCheck) {
     for line in rendered.backend_lines() {
         say!(out, "    {line}");
     }
-    say!(out, "    server <name> <address:port> {}", rendered.server_args());
+    say!(
+        out,
+        "    server <name> <address:port> {}",
+        rendered.server_args()
+    );
 }
 
 /// `haproxy -c` of the rendered backend; prints HAProxy's alerts.
@@ -236,7 +257,11 @@ fn haproxy_check(out: &mut Out, bin: &Path, mapped: &Mapped) -> bool {
             true
         }
         Ok(Verdict::Refused(alerts)) => {
-            say!(out, "  haproxy -c ({}): REFUSED; the daemon would fall back to TCP", bin.display());
+            say!(
+                out,
+                "  haproxy -c ({}): REFUSED; the daemon would fall back to TCP",
+                bin.display()
+            );
             for alert in alerts {
                 let line = alert
                     .line
@@ -271,7 +296,8 @@ fn time_calls(out: &mut Out, engine: &Engine, check_type: &str, check: &NomadChe
     }
     let warm = started.elapsed().as_secs_f64() * 1e6 / f64::from(TIMED_CALLS);
     plugin.mute(false);
-    say!(out, 
+    say!(
+        out,
         "  fuel {fuel} of {} per call; warm call {warm:.1} µs (mean of {TIMED_CALLS}{})",
         plugin.limits().fuel,
         if failed > 0 {

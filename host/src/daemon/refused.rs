@@ -108,7 +108,10 @@ fn cause(alerts: &[ConfigAlert], render: &str, kept_at: &Path, backend: &str) ->
     let shown = kept_at.to_string_lossy();
     let lines: Vec<&str> = render.lines().collect();
     for alert in alerts {
-        let Some(n) = alert.line.filter(|_| alert.file.as_deref() == Some(&*shown)) else {
+        let Some(n) = alert
+            .line
+            .filter(|_| alert.file.as_deref() == Some(&*shown))
+        else {
             continue;
         };
         let upto = (n as usize).min(lines.len());
@@ -153,7 +156,8 @@ impl<M: CheckMapper> CheckMapper for Refusing<'_, M> {
             return mapped;
         };
         let rendered = &mapped.rendered;
-        let same = (!rendered.backend.is_empty() && rendered.backend_lines() == refusal.check_lines)
+        let same = (!rendered.backend.is_empty()
+            && rendered.backend_lines() == refusal.check_lines)
             || refusal.server_args.contains(&rendered.server_args());
         if !same || mapped.fallback.is_some() {
             return mapped;
@@ -163,6 +167,9 @@ impl<M: CheckMapper> CheckMapper for Refusing<'_, M> {
             "HAProxy refused the check that {plugin} gave: {}: TCP check instead",
             refusal.cause
         );
-        Arc::new(self.engine.refused_by_haproxy(service, check, &mapped, reason))
+        Arc::new(
+            self.engine
+                .refused_by_haproxy(service, check, &mapped, reason),
+        )
     }
 }

@@ -282,7 +282,9 @@ fn tcp_check_lines(rules: &[TcpCheckRule], lines: &mut Vec<Vec<Token>>) -> Resul
     }
     // HAProxy: with a `connect` anywhere, the first rule (comments aside)
     // must be a `connect`.
-    let first = rules.iter().find(|r| !matches!(r, TcpCheckRule::Comment(_)));
+    let first = rules
+        .iter()
+        .find(|r| !matches!(r, TcpCheckRule::Comment(_)));
     if rules.iter().any(|r| matches!(r, TcpCheckRule::Connect(_)))
         && !matches!(first, Some(TcpCheckRule::Connect(_)))
     {

@@ -96,10 +96,7 @@ mod tests {
     fn lines_map_back_to_their_check() {
         let tcp = render(&CheckPlan::tcp_fallback(), &RenderContext::default()).unwrap();
         let config = standalone_config(&[&tcp, &tcp]);
-        let second = config
-            .lines()
-            .position(|l| l == "backend c1_tcp")
-            .unwrap();
+        let second = config.lines().position(|l| l == "backend c1_tcp").unwrap();
         assert_eq!(check_at_line(&config, second as u32 + 3), Some(1));
         assert_eq!(check_at_line(&config, 2), None);
     }

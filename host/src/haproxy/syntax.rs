@@ -340,7 +340,9 @@ mod tests {
         for good in ["200", "200-399", "200,301,302", "200-299,404"] {
             assert!(Token::status_codes("s", good).is_ok(), "{good:?}");
         }
-        for bad in ["2xx", "200-", "-399", "399-200", "200,,301", "20", "abc", ""] {
+        for bad in [
+            "2xx", "200-", "-399", "399-200", "200,,301", "20", "abc", "",
+        ] {
             assert!(Token::status_codes("s", bad).is_err(), "{bad:?}");
         }
         let err = Token::status_codes("http-check expect status", "2xx").unwrap_err();

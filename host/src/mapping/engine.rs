@@ -12,7 +12,7 @@ use super::limits::Limits;
 use super::plugin::Plugin;
 use super::stats::{Snapshot, Stats};
 use super::tags::CheckTags;
-use super::{load, sample, wasm};
+use super::{load, wasm};
 use crate::haproxy::check::{RenderContext, RenderedCheck, render};
 use hnc_core::builtin::tcp;
 use hnc_core::model::{CheckPlan, NomadCheck, ServiceContext, Settings};
@@ -122,12 +122,8 @@ impl Engine {
                         components.insert(source.clone(), component);
                     }
                     let component = &components[&source];
-                    let plugin = Arc::new(Plugin::load(
-                        &engine,
-                        component,
-                        &source.origin(),
-                        limits,
-                    )?);
+                    let plugin =
+                        Arc::new(Plugin::load(&engine, component, &source.origin(), limits)?);
                     loaded.insert((source.clone(), limits), plugin.clone());
                     plugin
                 }
@@ -141,7 +137,7 @@ impl Engine {
                 );
             }
             let settings = config.settings_for(&check_type)?;
-            trial(&plugin, &check_type, &settings, &render)?;
+            load::trial(&plugin, &check_type, &settings, &render)?;
             routes.insert(check_type, Route { plugin, settings });
         }
         Ok(Engine {
@@ -333,18 +329,21 @@ impl Engine {
         mapped: &Mapped,
         reason: String,
     ) -> Mapped {
-        self.log_once(true, service, mapped.plugin.as_deref(), "haproxy-refused", &reason);
+        self.log_once(
+            true,
+            service,
+            mapped.plugin.as_deref(),
+            "haproxy-refused",
+            &reason,
+        );
         self.stats.fallback("haproxy-refused");
         let tags = CheckTags::parse(&service.tags);
         let check = tags.apply_to_input(check.cloned());
         let mut refused = Mapped {
             plan: CheckPlan::tcp_fallback(),
             rendered: RenderedCheck::default(),
-            plugin: mapped.plugin.clone(),
-            origin: mapped.origin,
             fallback: None,
-            tags: mapped.tags.clone(),
-            notes: mapped.notes.clone(),
+            ..mapped.clone()
         };
         refused.notes.push(reason.clone());
         let mut refused = self.finish(service, refused, &tags, check.as_ref(), true);
@@ -407,26 +406,4 @@ fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
     check
         .and_then(|c| tcp::map(service, c, &Vec::new()).ok())
         .unwrap_or_else(CheckPlan::tcp_fallback)
-}
-
-/// Maps and renders a canonical check of `check_type`, so that settings the
-/// plugin refuses, or that make it answer what HAProxy must not see, stop
-/// the start (or the reload).
-fn trial(
-    plugin: &Plugin,
-    check_type: &str,
-    settings: &Settings,
-    ctx: &RenderContext,
-) -> Result<(), Error> {
-    let (service, check) = (sample::service(), sample::check(check_type));
-    let rejected = |cause: String| Error::SettingsRejected {
-        check_type: check_type.into(),
-        plugin: plugin.label().into(),
-        cause,
-    };
-    let plan = plugin
-        .call(&service, &check, settings)
-        .map_err(|e| rejected(e.to_string()))?;
-    render(&plan, ctx).map_err(|invalid| rejected(format!("it answers an invalid value: {invalid}")))?;
-    Ok(())
 }

@@ -70,8 +70,7 @@ pub(super) fn new_store(
     store.set_hostcall_fuel(limits.output_bytes.saturating_mul(2).max(4096));
     store.epoch_deadline_callback(|ctx| {
         let state = ctx.data();
-        if state.switches.interrupted.load(Ordering::Relaxed) || Instant::now() >= state.deadline
-        {
+        if state.switches.interrupted.load(Ordering::Relaxed) || Instant::now() >= state.deadline {
             Ok(UpdateDeadline::Interrupt)
         } else {
             Ok(UpdateDeadline::Continue(1))

@@ -93,6 +93,9 @@ mod tests {
         let ok = ["log", "haproxy-nomad:mapping/types@0.1.3"];
         assert!(check_imports(ok, "p").is_ok());
         let err = check_imports(["haproxy-nomad:mapping/types@0.2.0"], "p").unwrap_err();
-        assert!(matches!(err, LoadError::IncompatibleVersion { .. }), "{err}");
+        assert!(
+            matches!(err, LoadError::IncompatibleVersion { .. }),
+            "{err}"
+        );
     }
 }

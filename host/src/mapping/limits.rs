@@ -15,7 +15,9 @@ pub struct Limits {
     pub fuel: u64,
     /// Wall time of one call (and of instantiating a plugin), in
     /// milliseconds. Fuel bounds the plugin's own work; the deadline bounds
-    /// everything else, such as the host's work for it. Default 100 ms.
+    /// everything else, such as the host's work for it. The default (500 ms,
+    /// 50× what the fuel allows) leaves room for a loaded machine: a call
+    /// that misses it falls back, and the failure is remembered.
     pub deadline_ms: u64,
     /// Linear memory a plugin instance may hold, in bytes. Rust guests built
     /// with the default 1 MiB stack need ~1.1 MiB; ours use 128 KiB.
@@ -45,7 +47,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             fuel: 10_000_000,
-            deadline_ms: 100,
+            deadline_ms: 500,
             memory_bytes: 4 << 20,
             output_bytes: 64 << 10,
             log_lines_per_call: 16,

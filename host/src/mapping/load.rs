@@ -2,11 +2,14 @@
 //! cache) and validating a component.
 
 use super::config::Source;
+use super::engine::Error;
 use super::error::LoadError;
 use super::imports::{check_imports, top_level_imports};
 use super::limits::Limits;
 use super::plugin::Plugin;
-use super::{builtin, wasm};
+use super::{builtin, sample, wasm};
+use crate::haproxy::check::{RenderContext, render};
+use hnc_core::model::Settings;
 use std::path::Path;
 use wasmtime::component::Component;
 
@@ -88,4 +91,27 @@ pub fn load_bytes(
 /// A core module starts `\0asm` version 1; a component has layer 1 in bytes 6..8.
 fn is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// Maps and renders a canonical check of `check_type`, so that settings the
+/// plugin refuses, or that make it answer what HAProxy must not see, stop
+/// the start (or the reload).
+pub(super) fn trial(
+    plugin: &Plugin,
+    check_type: &str,
+    settings: &Settings,
+    ctx: &RenderContext,
+) -> Result<(), Error> {
+    let (service, check) = (sample::service(), sample::check(check_type));
+    let rejected = |cause: String| Error::SettingsRejected {
+        check_type: check_type.into(),
+        plugin: plugin.label().into(),
+        cause,
+    };
+    let plan = plugin
+        .call(&service, &check, settings)
+        .map_err(|e| rejected(e.to_string()))?;
+    render(&plan, ctx)
+        .map_err(|invalid| rejected(format!("it answers an invalid value: {invalid}")))?;
+    Ok(())
 }

@@ -23,8 +23,8 @@ pub mod wasm;
 
 pub use config::Config;
 pub use engine::{CheckOrigin, Engine, Error, Fallback, Mapped};
-pub use failures::FAILURE_TTL;
-pub use load::load_bytes;
 pub use error::{CallError, LoadError};
+pub use failures::FAILURE_TTL;
 pub use limits::{Limits, LimitsOverride};
+pub use load::load_bytes;
 pub use plugin::Plugin;

@@ -60,7 +60,10 @@ impl Plugin {
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
         check_imports(
-            component.component_type().imports(engine).map(|(name, _)| name),
+            component
+                .component_type()
+                .imports(engine)
+                .map(|(name, _)| name),
             origin,
         )?;
         let mut linker = Linker::<HostState>::new(engine);
