@@ -137,7 +137,7 @@ impl Acl {
     pub fn with_tokens(tokens: Vec<AclToken>) -> Self {
         Acl {
             tokens,
-            anonymous: Capabilities::default(),
+            ..Acl::default()
         }
     }
 }
