@@ -39,9 +39,11 @@ fn the_deb_ships_the_binary_unit_config_and_man_page_and_its_config_validates() 
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let built = run(Command::new(workspace().join("examples/packaging/build-deb.sh"))
-        .arg(tmp.path().join("out"))
-        .arg("dev"));
+    let built = run(
+        Command::new(workspace().join("examples/packaging/build-deb.sh"))
+            .arg(tmp.path().join("out"))
+            .arg("dev"),
+    );
     let deb = PathBuf::from(built.lines().last().expect("the script prints the .deb"));
     let (root, control) = (tmp.path().join("root"), tmp.path().join("control"));
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
@@ -49,22 +51,36 @@ fn the_deb_ships_the_binary_unit_config_and_man_page_and_its_config_validates() 
 
     // Metadata: depends on HAProxy, the config is a conffile.
     let fields = read(&control.join("control"));
-    assert!(fields.contains("Package: haproxy-nomad-connector"), "{fields}");
-    let depends = fields.lines().find(|l| l.starts_with("Depends:")).unwrap_or_default();
+    assert!(
+        fields.contains("Package: haproxy-nomad-connector"),
+        "{fields}"
+    );
+    let depends = fields
+        .lines()
+        .find(|l| l.starts_with("Depends:"))
+        .unwrap_or_default();
     assert!(depends.contains("haproxy (>= 2.6)"), "{fields}");
-    assert!(read(&control.join("conffiles")).contains("/etc/haproxy-nomad-connector/connector.toml"));
+    assert!(
+        read(&control.join("conffiles")).contains("/etc/haproxy-nomad-connector/connector.toml")
+    );
 
     // The unit runs the packaged binary; it is installed, not enabled.
     let unit = ["lib", "usr/lib"]
         .iter()
-        .map(|d| root.join(d).join("systemd/system/haproxy-nomad-connector.service"))
+        .map(|d| {
+            root.join(d)
+                .join("systemd/system/haproxy-nomad-connector.service")
+        })
         .find(|p| p.exists())
         .expect("the systemd unit is in the package");
     assert!(read(&unit).contains("ExecStart=/usr/bin/haproxy-nomad-connector run --config /etc/haproxy-nomad-connector/connector.toml"));
 
     // The maintainer script creates what the service writes, owned by its user.
     let postinst = read(&control.join("postinst"));
-    for dir in ["/var/lib/haproxy-nomad-connector", "/var/cache/haproxy-nomad-connector"] {
+    for dir in [
+        "/var/lib/haproxy-nomad-connector",
+        "/var/cache/haproxy-nomad-connector",
+    ] {
         assert!(
             postinst.contains("install -d -o haproxy -g haproxy") && postinst.contains(dir),
             "{postinst}"
@@ -78,7 +94,11 @@ fn the_deb_ships_the_binary_unit_config_and_man_page_and_its_config_validates() 
     let page = std::fs::read_dir(&man)
         .unwrap_or_else(|e| panic!("{}: {e}", man.display()))
         .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().starts_with("haproxy-nomad-connector.1"))
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("haproxy-nomad-connector.1")
+        })
         .expect("the man page is in the package")
         .path();
     let text = if page.extension().is_some_and(|e| e == "gz") {
@@ -87,11 +107,17 @@ fn the_deb_ships_the_binary_unit_config_and_man_page_and_its_config_validates() 
         read(&page)
     };
     assert!(text.contains(".TH haproxy-nomad-connector 1"), "{text}");
-    assert!(text.contains("validate"), "the subcommands are listed: {text}");
+    assert!(
+        text.contains("validate"),
+        "the subcommands are listed: {text}"
+    );
 
     // The shipped binary accepts the shipped config.
     let binary = root.join("usr/bin/haproxy-nomad-connector");
     let config = root.join("etc/haproxy-nomad-connector/connector.toml");
-    let said = run(Command::new(&binary).arg("validate").arg(&config).env_remove("NOMAD_ADDR"));
+    let said = run(Command::new(&binary)
+        .arg("validate")
+        .arg(&config)
+        .env_remove("NOMAD_ADDR"));
     assert!(said.contains("is valid"), "{said}");
 }

@@ -61,10 +61,19 @@ async fn the_daemon_syncs_through_the_task_api_with_its_workload_identity() {
     config.nomad.token = Some(identity);
     w.start_daemon_with(config);
 
-    let row = wait_until("web UP in HAProxy with its job-spec check", WAIT, || async {
-        let row = w.haproxy.stat().await.into_iter().find(|r| r["pxname"] == "default_web")?;
-        (row["status"] == "UP").then_some(row)
-    })
+    let row = wait_until(
+        "web UP in HAProxy with its job-spec check",
+        WAIT,
+        || async {
+            let row = w
+                .haproxy
+                .stat()
+                .await
+                .into_iter()
+                .find(|r| r["pxname"] == "default_web")?;
+            (row["status"] == "UP").then_some(row)
+        },
+    )
     .await;
     assert!(row["addr"].ends_with(&format!(":{}", web.port)), "{row:?}");
     assert!(row["check_status"].ends_with("L7OK"), "{row:?}");
@@ -77,7 +86,8 @@ async fn the_daemon_syncs_through_the_task_api_with_its_workload_identity() {
 async fn without_the_policy_on_its_job_the_identity_reads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (mut w, identity) = task_api_world(&dir, "some-other-job").await;
-    w.sim.register_job(job("web", "web", &["haproxy.enable=true"], None));
+    w.sim
+        .register_job(job("web", "web", &["haproxy.enable=true"], None));
     w.place("web", "g", &[("http", 8080)]);
     let (mut config, admin) = w.config_with_admin();
     config.nomad.address = w.sim.task_api_url();
@@ -93,6 +103,12 @@ async fn without_the_policy_on_its_job_the_identity_reads_nothing() {
     })
     .await;
     assert!(text.contains("not ready"), "{text}");
-    assert!(w.haproxy.backends().await.iter().all(|b| b != "default_web"));
+    assert!(
+        w.haproxy
+            .backends()
+            .await
+            .iter()
+            .all(|b| b != "default_web")
+    );
     w.stop_daemon().await;
 }

@@ -27,8 +27,9 @@ pub fn run(args: ManArgs) -> anyhow::Result<ExitCode> {
                 .write_all(&page)
                 .context("writing the man page")?;
         }
-        Some(path) => std::fs::write(&path, &page)
-            .with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(&path, &page).with_context(|| format!("writing {}", path.display()))?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -137,7 +137,7 @@ impl Acl {
     pub fn with_tokens(tokens: Vec<AclToken>) -> Self {
         Acl {
             tokens,
-            anonymous: Capabilities::default(),
+            ..Acl::default()
         }
     }
 }
@@ -203,7 +203,8 @@ pub(crate) fn resolve(acl: Option<&Acl>, ids: &Identities, token: &str) -> Resul
         caps.management |= policy.caps.management;
         caps.node_read |= policy.caps.node_read;
         caps.read_job.extend(policy.caps.read_job.iter().cloned());
-        caps.submit_job.extend(policy.caps.submit_job.iter().cloned());
+        caps.submit_job
+            .extend(policy.caps.submit_job.iter().cloned());
     }
     Ok(Identity::Caps(caps))
 }

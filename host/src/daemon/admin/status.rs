@@ -5,9 +5,9 @@
 //! `/status.json` serves [`Status`] as it is; `/status` renders it as HTML
 //! (`status_html.rs`); the loop's side is in `status_publish.rs`.
 
-pub use super::status_publish::{Published, Publisher};
 use super::status_live::{self, Live};
 use super::status_publish::unix_now;
+pub use super::status_publish::{Published, Publisher};
 use crate::haproxy::runtime::Socket;
 use crate::mapping::Engine;
 use crate::nomad::HealthWatch;
@@ -217,7 +217,9 @@ impl StatusSource {
                 continue;
             };
             for instance in &mut service.instances {
-                instance.haproxy = live.get(&(backend.clone(), instance.server.clone())).cloned();
+                instance.haproxy = live
+                    .get(&(backend.clone(), instance.server.clone()))
+                    .cloned();
             }
         }
         Status {
@@ -269,7 +271,9 @@ impl StatusSource {
                 relists: lists.get(&scope).copied().unwrap_or(0).saturating_sub(1),
                 connected: h.connected,
                 last_index: h.last_index,
-                lag_seconds: h.stream_lag().map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+                lag_seconds: h
+                    .stream_lag()
+                    .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
                 reconnects: h.reconnects,
                 last_error: h.last_error,
                 scope,

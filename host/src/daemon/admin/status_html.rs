@@ -213,8 +213,14 @@ mod tests {
     fn text_from_outside_is_escaped_everywhere() {
         let html = render(&hostile_status());
         assert!(!html.contains("<img"), "{html}");
-        assert!(!html.contains("\"'"), "an attribute could be closed: {html}");
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&amp;"), "{html}");
+        assert!(
+            !html.contains("\"'"),
+            "an attribute could be closed: {html}"
+        );
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;&amp;"),
+            "{html}"
+        );
         // Every instance field made it to the page (escaped), 14 of them.
         assert!(html.matches("&lt;img").count() >= 14, "{html}");
     }
@@ -223,7 +229,14 @@ mod tests {
     fn the_page_is_self_contained() {
         let html = render(&hostile_status());
         assert!(html.starts_with("<!DOCTYPE html>"));
-        for outside in ["<script", "<link", "src=\"http", "href=\"http", "@import", "url("] {
+        for outside in [
+            "<script",
+            "<link",
+            "src=\"http",
+            "href=\"http",
+            "@import",
+            "url(",
+        ] {
             assert!(!html.contains(outside), "{outside} in {html}");
         }
     }

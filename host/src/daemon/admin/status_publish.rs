@@ -96,7 +96,11 @@ fn service_view(plan: &ServicePlan) -> ServiceView {
                 check: i.check.as_ref().map(|c| {
                     let what = match c.check_type.as_str() {
                         "http" => {
-                            let method = if c.method.is_empty() { "GET" } else { &c.method };
+                            let method = if c.method.is_empty() {
+                                "GET"
+                            } else {
+                                &c.method
+                            };
                             format!("http {method} {}", c.path)
                         }
                         other => other.to_string(),

@@ -51,8 +51,8 @@ pub(crate) fn parse(shared: &Shared, req: &Request) -> Result<QueryOptions, Resp
         .query("pretty")
         .is_some_and(|v| v.is_empty() || v != "0");
     let token = acl::token_from_headers(req.header("X-Nomad-Token"), req.header("Authorization"));
-    let identity =
-        acl::resolve(shared.cfg.acl.as_ref(), &shared.identities, &token).map_err(|()| super::permission_denied())?;
+    let identity = acl::resolve(shared.cfg.acl.as_ref(), &shared.identities, &token)
+        .map_err(|()| super::permission_denied())?;
     Ok(QueryOptions {
         namespace,
         min_index,

@@ -42,7 +42,12 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
                 let (rd, wr) = stream.into_split();
-                tokio::spawn(connection(Box::new(rd), Box::new(wr), Via::Http, shared.clone()));
+                tokio::spawn(connection(
+                    Box::new(rd),
+                    Box::new(wr),
+                    Via::Http,
+                    shared.clone(),
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -64,7 +69,12 @@ pub(crate) async fn serve_task_api(listener: UnixListener, shared: Arc<Shared>) 
         match accepted {
             Ok((stream, _)) => {
                 let (rd, wr) = stream.into_split();
-                tokio::spawn(connection(Box::new(rd), Box::new(wr), Via::TaskApi, shared.clone()));
+                tokio::spawn(connection(
+                    Box::new(rd),
+                    Box::new(wr),
+                    Via::TaskApi,
+                    shared.clone(),
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "task API accept failed");
@@ -76,7 +86,8 @@ pub(crate) async fn serve_task_api(listener: UnixListener, shared: Arc<Shared>) 
 
 /// The Task API's refusal of a request without a credential it knows.
 fn task_api_refusal(shared: &Shared, req: &Request) -> Option<Response> {
-    let token = crate::acl::token_from_headers(req.header("X-Nomad-Token"), req.header("Authorization"));
+    let token =
+        crate::acl::token_from_headers(req.header("X-Nomad-Token"), req.header("Authorization"));
     match crate::acl::authenticate_task_api(shared.cfg.acl.as_ref(), &shared.identities, &token) {
         Ok(()) => None,
         Err(401) => Some(Response::text(401, "Unauthorized")),

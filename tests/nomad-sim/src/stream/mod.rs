@@ -62,8 +62,8 @@ enum Denied {
 /// `validateNsOp` (1.9.6+): per-topic capabilities; `namespace=*` needs them in
 /// every existing namespace.
 fn authorize(shared: &Shared, st: &State, sreq: &StreamRequest) -> Result<(), Denied> {
-    let ident =
-        acl::resolve(shared.cfg.acl.as_ref(), &shared.identities, &sreq.token).map_err(|()| Denied::UnknownToken)?;
+    let ident = acl::resolve(shared.cfg.acl.as_ref(), &shared.identities, &sreq.token)
+        .map_err(|()| Denied::UnknownToken)?;
     let ns = sreq.sub.namespace.as_str();
     let read_ns = |ident: &Identity| {
         if ns == "*" {

@@ -71,7 +71,12 @@ async fn a_workload_identity_gets_the_policies_attached_to_its_job() {
     };
     let (_dir, sim, token) = with_connector(Some(acl)).await;
     assert_eq!(get_unix(&sim, "/v1/job/web", Some(&token)).await.0, 200);
-    assert_eq!(get(&sim, "/v1/job/web", &[("X-Nomad-Token", &token)]).await.0, 200);
+    assert_eq!(
+        get(&sim, "/v1/job/web", &[("X-Nomad-Token", &token)])
+            .await
+            .0,
+        200
+    );
     assert_eq!(get_unix(&sim, "/v1/job/web", Some("root")).await.0, 200);
     // The anonymous policy never applies on the Task API.
     assert_eq!(get_unix(&sim, "/v1/job/web", None).await.0, 401);
