@@ -91,7 +91,7 @@ pub enum Error {
     Nomad(#[from] crate::nomad::ConfigError),
     /// A `[mapping]` value.
     #[error(transparent)]
-    Mapping(#[from] crate::mapping::ConfigError),
+    Mapping(#[from] crate::mapping::config::ConfigError),
     /// The `[log]` level (or `RUST_LOG`).
     #[error(transparent)]
     Log(#[from] crate::logging::Error),
@@ -146,7 +146,8 @@ impl Config {
 /// message with quoted values masked.
 fn toml_error(text: &str, error: &toml::de::Error) -> String {
     let Some(span) = error.span() else {
-        return error.message().to_string();
+        // No line to judge by: mask the values.
+        return mask_quoted(error.message());
     };
     let secret = text
         .get(line_start(text, span.start)..line_end(text, span.end))
@@ -157,7 +158,10 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
     if !secret {
         return error.to_string().trim_end().to_string();
     }
-    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = text
+        .get(..span.start)
+        .map_or(0, |t| t.matches('\n').count())
+        + 1;
     let column = span.start - line_start(text, span.start) + 1;
     format!(
         "TOML parse error at line {line}, column {column}: {} (the line is not shown: it holds a secret)",

@@ -78,11 +78,10 @@ fn flags(words: &[&str]) -> Vec<String> {
 /// is checked against that command; a lone `--flag` against every command.
 fn check(code: &str, clap: &clap::Command) -> (usize, Vec<String>) {
     let words: Vec<&str> = code.split_whitespace().collect();
-    let start = words
-        .iter()
-        .position(|w| w.ends_with("haproxy-nomad-connector"))
-        .map_or(0, |i| i + 1);
-    let ran = start > 0;
+    // `NOMAD_ADDR=… haproxy-nomad-connector run …`, not `cargo … -p haproxy-nomad-connector`.
+    let program = words.iter().position(|w| !w.contains('='));
+    let ran = program.is_some_and(|i| words[i].ends_with("haproxy-nomad-connector"));
+    let start = if ran { program.map_or(0, |i| i + 1) } else { 0 };
     let mut command = clap;
     let mut at = start;
     while let Some(sub) = words.get(at).and_then(|w| command.find_subcommand(w)) {
@@ -103,9 +102,9 @@ fn check(code: &str, clap: &clap::Command) -> (usize, Vec<String>) {
         .iter()
         .filter(|f| {
             if lone {
-                !all_commands(clap).iter().any(|c| known(c, f))
+                !all_commands(clap).iter().any(|c| known(c, f.as_str()))
             } else {
-                !known(command, f)
+                !known(command, f.as_str())
             }
         })
         .cloned()
@@ -148,4 +147,9 @@ fn the_scanner_checks_the_right_command() {
     );
     assert_eq!(check("--bogus", &clap), (1, vec!["bogus".to_string()]));
     assert_eq!(check("cargo build --release", &clap), (0, vec![]));
+    assert_eq!(check("cargo bench -p haproxy-nomad-connector --bench x", &clap), (0, vec![]));
+    assert_eq!(
+        check("NOMAD_ADDR=http://x haproxy-nomad-connector run --config c", &clap),
+        (1, vec![])
+    );
 }

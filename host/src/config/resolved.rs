@@ -241,7 +241,7 @@ mod tests {
             ("[mapping.settings.http]\nrise = [1]", "mapping.settings.http.rise"),
             ("[mapping]\nca_file = \"/a b.pem\"", "mapping.ca_file"),
             ("[mapping]\ncache_dir = \"cache\"", "mapping.cache_dir"),
-            ("[log]\nlevel = \"loud=,\"", "[log] level"),
+            ("[log]\nlevel = \"info,haproxy_nomad_connector=loud\"", "[log] level"),
             ("[nomad]\naddress = \"nomad:4646\"", "nomad.address"),
             ("[nomad]\nbackoff_min = \"2m\"", "nomad.backoff_min"),
         ] {
