@@ -18,7 +18,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         eprintln!("invalid: {what}");
         Ok(ExitCode::from(super::EXIT_CONFIG))
     };
-    let config = match Resolved::load(Some(&args.config)) {
+    let config = match Resolved::load(Some(args.config.as_path())) {
         Ok(c) => c,
         Err(e) => return refuse(e.to_string()),
     };

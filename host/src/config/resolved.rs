@@ -261,7 +261,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[haproxy]\nstate_file = \"rel/state\"\n").unwrap();
-        let err = Resolved::load(Some(&path)).unwrap_err().to_string();
+        let err = Resolved::load(Some(path.as_path())).unwrap_err().to_string();
         assert!(
             err.contains(&path.display().to_string()) && err.contains("haproxy.state_file"),
             "{err}"

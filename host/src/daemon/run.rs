@@ -307,7 +307,7 @@ fn reload(path: Option<&PathBuf>) -> Option<Arc<Engine>> {
         tracing::warn!("reload asked, but the connector runs without a config file");
         return None;
     };
-    let loaded = Resolved::load(Some(path))
+    let loaded = Resolved::load(Some(path.as_path()))
         .map_err(|e| e.to_string())
         .and_then(|c| Engine::new(&c.mapping, c.render).map_err(|e| e.to_string()));
     match loaded {
