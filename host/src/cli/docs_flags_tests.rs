@@ -33,7 +33,7 @@ fn code(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut paragraph = String::new();
     let mut fenced = false;
-    let mut flush = |paragraph: &mut String, out: &mut Vec<String>| {
+    let flush = |paragraph: &mut String, out: &mut Vec<String>| {
         out.extend(paragraph.split('`').skip(1).step_by(2).map(String::from));
         paragraph.clear();
     };
@@ -42,7 +42,14 @@ fn code(text: &str) -> Vec<String> {
             flush(&mut paragraph, &mut out);
             fenced = !fenced;
         } else if fenced {
-            out.push(line.to_string());
+            // A line ending in `\` goes on in the next one.
+            match out.last_mut().filter(|l: &&mut String| l.ends_with('\\')) {
+                Some(last) => {
+                    last.pop();
+                    last.push_str(line);
+                }
+                None => out.push(line.to_string()),
+            }
         } else if line.trim().is_empty() || line.starts_with('|') || line.starts_with('#') {
             flush(&mut paragraph, &mut out);
             paragraph.push_str(line);
@@ -75,7 +82,7 @@ fn flags(words: &[&str]) -> Vec<String> {
 /// Checks one piece of code; returns the flags it gives the connector and
 /// the ones clap does not know. A line that runs the connector
 /// (`…/haproxy-nomad-connector SUB …`) or starts with one of its commands
-/// is checked against that command; a lone `--flag` against every command.
+/// is checked against that command; other tools' lines are left alone.
 fn check(code: &str, clap: &clap::Command) -> (usize, Vec<String>) {
     let words: Vec<&str> = code.split_whitespace().collect();
     // `NOMAD_ADDR=… haproxy-nomad-connector run …`, not `cargo … -p haproxy-nomad-connector`.
@@ -88,8 +95,7 @@ fn check(code: &str, clap: &clap::Command) -> (usize, Vec<String>) {
         command = sub;
         at += 1;
     }
-    let lone = !ran && at == 0 && words.first().is_some_and(|w| w.starts_with("--"));
-    if at == start && !lone && !ran {
+    if at == start && !ran {
         return (0, Vec::new());
     }
     let found = flags(&words[at..]);
@@ -100,24 +106,10 @@ fn check(code: &str, clap: &clap::Command) -> (usize, Vec<String>) {
     };
     let unknown = found
         .iter()
-        .filter(|f| {
-            if lone {
-                !all_commands(clap).iter().any(|c| known(c, f.as_str()))
-            } else {
-                !known(command, f.as_str())
-            }
-        })
+        .filter(|f| !known(command, f.as_str()))
         .cloned()
         .collect();
     (found.len(), unknown)
-}
-
-fn all_commands(root: &clap::Command) -> Vec<&clap::Command> {
-    let mut out = vec![root];
-    for sub in root.get_subcommands() {
-        out.extend(all_commands(sub));
-    }
-    out
 }
 
 #[test]
@@ -145,7 +137,10 @@ fn the_scanner_checks_the_right_command() {
         check("target/release/haproxy-nomad-connector validate --job x", &clap),
         (1, vec!["job".to_string()])
     );
-    assert_eq!(check("--bogus", &clap), (1, vec!["bogus".to_string()]));
+    assert_eq!(
+        check("plan --config c --bogus", &clap),
+        (2, vec!["bogus".to_string()])
+    );
     assert_eq!(check("cargo build --release", &clap), (0, vec![]));
     assert_eq!(check("cargo bench -p haproxy-nomad-connector --bench x", &clap), (0, vec![]));
     assert_eq!(
