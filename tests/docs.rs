@@ -145,7 +145,10 @@ fn named_keys(text: &str, dotted: bool) -> Vec<(String, String)> {
                         .unwrap_or(0),
                 )
             }
-            Some(_) if cells.iter().all(|c| c.chars().all(|ch| ch == '-' || ch == ':')) => {}
+            Some(_)
+                if cells
+                    .iter()
+                    .all(|c| c.chars().all(|ch| ch == '-' || ch == ':')) => {}
             Some(column) => {
                 // `[mapping.settings.<check type>]` and `[mapping.plugins]`
                 // take any key.
@@ -198,7 +201,10 @@ fn every_config_key_in_the_docs_exists() {
     }
     assert!(unknown.is_empty(), "keys no config type has: {unknown:#?}");
     // The configuration reference alone names more than 50 keys.
-    assert!(checked > 50, "only {checked} keys found: is the scanner blind?");
+    assert!(
+        checked > 50,
+        "only {checked} keys found: is the scanner blind?"
+    );
 }
 
 #[test]
@@ -207,8 +213,7 @@ fn every_toml_snippet_in_the_docs_resolves() {
     for (name, text) in docs() {
         for block in fenced_blocks(&text, "toml") {
             checked += 1;
-            let config =
-                Config::parse(&block).unwrap_or_else(|e| panic!("{name}: {e}\n{block}"));
+            let config = Config::parse(&block).unwrap_or_else(|e| panic!("{name}: {e}\n{block}"));
             if let Err(e) = Resolved::new(config, &BTreeMap::new()) {
                 panic!("{name}: {e}\n{block}");
             }
@@ -254,7 +259,10 @@ fn every_tag_in_the_tag_reference_is_known_to_the_parsers() {
             unknown.push(format!("haproxy.{key}"));
         }
     }
-    assert!(unknown.is_empty(), "tags the parsers do not know: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "tags the parsers do not know: {unknown:?}"
+    );
     assert!(checked > 20, "only {checked} tags found");
 }
 

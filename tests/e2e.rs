@@ -190,7 +190,9 @@ async fn plan_on_a_converged_system_has_no_changes() {
     let (mut w, _web, _db) = converged_world().await;
     tokio::time::sleep(RESYNC).await;
     let config = w.config();
-    let reconciler = daemon::snapshot(&resolved(config), WAIT).await.expect("a snapshot");
+    let reconciler = daemon::snapshot(&resolved(config), WAIT)
+        .await
+        .expect("a snapshot");
     let actual = reconciler.driver().actual().await.expect("HAProxy's state");
     let changes = diff(&reconciler.assembled().desired, &actual);
     assert!(changes.is_empty(), "{changes:?}");

@@ -695,7 +695,9 @@ async fn hostile_plugin(hostility: Hostility, cause: &str, scenario: &str) {
             >= 1.0
     );
     // What the daemon planned, as `explain` shows it.
-    let reconciler = daemon::snapshot(&resolved(s.config.clone()), WAIT).await.expect("a snapshot");
+    let reconciler = daemon::snapshot(&resolved(s.config.clone()), WAIT)
+        .await
+        .expect("a snapshot");
     let fallback = |name: &str| {
         let plan = reconciler
             .plans()

@@ -170,7 +170,8 @@ fn toml_error(text: &str, error: &toml::de::Error) -> String {
 }
 
 fn line_start(text: &str, at: usize) -> usize {
-    text.get(..at).map_or(0, |t| t.rfind('\n').map_or(0, |i| i + 1))
+    text.get(..at)
+        .map_or(0, |t| t.rfind('\n').map_or(0, |i| i + 1))
 }
 
 fn line_end(text: &str, at: usize) -> usize {
@@ -219,7 +220,10 @@ mod tests {
     #[test]
     fn toml_errors_name_the_key_and_line() {
         let err = Config::parse("[daemon]\nresync_interval_secs = \"soon\"\n").unwrap_err();
-        assert!(err.contains("resync_interval_secs") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("resync_interval_secs") && err.contains("line 2"),
+            "{err}"
+        );
         let err = Config::parse("[mapping]\nfuel = 3\n").unwrap_err();
         assert!(err.contains("fuel"), "{err}");
     }
@@ -240,7 +244,10 @@ mod tests {
         }
         // Other lines keep the toml crate's excerpt.
         let err = Config::parse("[nomad]\ntoken = \"s3cr3t\"\nbogus = 1\n").unwrap_err();
-        assert!(err.contains("bogus = 1") && !err.contains("s3cr3t"), "{err}");
+        assert!(
+            err.contains("bogus = 1") && !err.contains("s3cr3t"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,7 +23,12 @@ fn docs() -> Vec<(String, String)> {
     files.sort();
     files
         .into_iter()
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).expect("a doc")))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).expect("a doc"),
+            )
+        })
         .collect()
 }
 
@@ -121,20 +126,32 @@ fn every_flag_the_docs_give_the_connector_exists() {
         for piece in code(&text) {
             let (n, bad) = check(&piece, &clap);
             checked += n;
-            unknown.extend(bad.into_iter().map(|f| format!("{name}: --{f} in `{piece}`")));
+            unknown.extend(
+                bad.into_iter()
+                    .map(|f| format!("{name}: --{f} in `{piece}`")),
+            );
         }
     }
     assert!(unknown.is_empty(), "flags clap does not have: {unknown:#?}");
-    assert!(checked >= 8, "only {checked} flags found: is the scanner blind?");
+    assert!(
+        checked >= 8,
+        "only {checked} flags found: is the scanner blind?"
+    );
 }
 
 #[test]
 fn the_scanner_checks_the_right_command() {
     let clap = Args::command();
     assert_eq!(check("run --config FILE", &clap), (1, vec![]));
-    assert_eq!(check("plugin check FILE.wasm [--set KEY=VALUE]", &clap), (1, vec![]));
     assert_eq!(
-        check("target/release/haproxy-nomad-connector validate --job x", &clap),
+        check("plugin check FILE.wasm [--set KEY=VALUE]", &clap),
+        (1, vec![])
+    );
+    assert_eq!(
+        check(
+            "target/release/haproxy-nomad-connector validate --job x",
+            &clap
+        ),
         (1, vec!["job".to_string()])
     );
     assert_eq!(
@@ -142,9 +159,15 @@ fn the_scanner_checks_the_right_command() {
         (2, vec!["bogus".to_string()])
     );
     assert_eq!(check("cargo build --release", &clap), (0, vec![]));
-    assert_eq!(check("cargo bench -p haproxy-nomad-connector --bench x", &clap), (0, vec![]));
     assert_eq!(
-        check("NOMAD_ADDR=http://x haproxy-nomad-connector run --config c", &clap),
+        check("cargo bench -p haproxy-nomad-connector --bench x", &clap),
+        (0, vec![])
+    );
+    assert_eq!(
+        check(
+            "NOMAD_ADDR=http://x haproxy-nomad-connector run --config c",
+            &clap
+        ),
         (1, vec![])
     );
 }

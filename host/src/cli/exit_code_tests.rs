@@ -37,7 +37,10 @@ fn every_command(path: &str, job: &str) -> Vec<Vec<String>> {
 #[test]
 fn a_relative_state_file_exits_64_from_every_command() {
     let dir = tempfile::tempdir().unwrap();
-    let path = config(dir.path(), "[haproxy]\nstate_file = \"nomad-connector.state\"\n");
+    let path = config(
+        dir.path(),
+        "[haproxy]\nstate_file = \"nomad-connector.state\"\n",
+    );
     let job = dir.path().join("job.json");
     std::fs::write(&job, "{}").unwrap();
     for argv in every_command(&path.to_string_lossy(), &job.to_string_lossy()) {
@@ -59,8 +62,16 @@ fn bad_values_exit_64() {
     ] {
         let path = config(dir.path(), text);
         let path = path.to_string_lossy();
-        assert_eq!(exit_of(&["validate", &path]), ExitCode::from(EXIT_CONFIG), "{text}");
-        assert_eq!(exit_of(&["run", "--config", &path]), ExitCode::from(EXIT_CONFIG), "{text}");
+        assert_eq!(
+            exit_of(&["validate", &path]),
+            ExitCode::from(EXIT_CONFIG),
+            "{text}"
+        );
+        assert_eq!(
+            exit_of(&["run", "--config", &path]),
+            ExitCode::from(EXIT_CONFIG),
+            "{text}"
+        );
     }
 }
 

@@ -221,11 +221,23 @@ mod tests {
     fn every_error_names_its_key() {
         for (text, key) in [
             ("[haproxy]\nstate_file = \"state\"", "haproxy.state_file"),
-            ("[haproxy]\nstats_socket = \"admin.sock\"", "haproxy.stats_socket"),
-            ("[haproxy]\nmaster_socket = \"m.sock\"", "haproxy.master_socket"),
-            ("[haproxy]\nmanaged_config = \"x.cfg\"", "haproxy.managed_config"),
+            (
+                "[haproxy]\nstats_socket = \"admin.sock\"",
+                "haproxy.stats_socket",
+            ),
+            (
+                "[haproxy]\nmaster_socket = \"m.sock\"",
+                "haproxy.master_socket",
+            ),
+            (
+                "[haproxy]\nmanaged_config = \"x.cfg\"",
+                "haproxy.managed_config",
+            ),
             ("[haproxy]\nhost_map = \"/a b.map\"", "haproxy.host_map"),
-            ("[haproxy]\nuri_map = \"/var/lib/x;y.map\"", "haproxy.uri_map"),
+            (
+                "[haproxy]\nuri_map = \"/var/lib/x;y.map\"",
+                "haproxy.uri_map",
+            ),
             (
                 "[haproxy]\nhost_map = \"/m.map\"\ndomain_map_regex = \"/m.map\"",
                 "haproxy.domain_map_regex",
@@ -234,14 +246,32 @@ mod tests {
                 "[haproxy]\noperator_configs = [\"/etc/haproxy/nomad-connector.cfg\"]",
                 "haproxy.operator_configs[0]",
             ),
-            ("[haproxy]\noperator_configs = [\"h.cfg\"]", "haproxy.operator_configs[0]"),
-            ("[daemon]\nadmin_listen = \"nowhere\"", "daemon.admin_listen"),
-            ("[daemon]\nresync_interval_secs = 0", "daemon.resync_interval_secs"),
-            ("[mapping.plugins]\ngrpc = \"magic\"", "mapping.plugins.grpc"),
-            ("[mapping.settings.http]\nrise = [1]", "mapping.settings.http.rise"),
+            (
+                "[haproxy]\noperator_configs = [\"h.cfg\"]",
+                "haproxy.operator_configs[0]",
+            ),
+            (
+                "[daemon]\nadmin_listen = \"nowhere\"",
+                "daemon.admin_listen",
+            ),
+            (
+                "[daemon]\nresync_interval_secs = 0",
+                "daemon.resync_interval_secs",
+            ),
+            (
+                "[mapping.plugins]\ngrpc = \"magic\"",
+                "mapping.plugins.grpc",
+            ),
+            (
+                "[mapping.settings.http]\nrise = [1]",
+                "mapping.settings.http.rise",
+            ),
             ("[mapping]\nca_file = \"/a b.pem\"", "mapping.ca_file"),
             ("[mapping]\ncache_dir = \"cache\"", "mapping.cache_dir"),
-            ("[log]\nlevel = \"info,haproxy_nomad_connector=loud\"", "[log] level"),
+            (
+                "[log]\nlevel = \"info,haproxy_nomad_connector=loud\"",
+                "[log] level",
+            ),
             ("[nomad]\naddress = \"nomad:4646\"", "nomad.address"),
             ("[nomad]\nbackoff_min = \"2m\"", "nomad.backoff_min"),
         ] {
@@ -261,7 +291,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[haproxy]\nstate_file = \"rel/state\"\n").unwrap();
-        let err = Resolved::load(Some(path.as_path())).unwrap_err().to_string();
+        let err = Resolved::load(Some(path.as_path()))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(&path.display().to_string()) && err.contains("haproxy.state_file"),
             "{err}"

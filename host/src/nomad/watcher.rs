@@ -397,9 +397,9 @@ impl<C: Api> ScopeLoop<C> {
         stream: Option<&Streaming<C::Stream>>,
         changes: Vec<Change>,
     ) -> Step<C::Stream> {
-        if stream.is_some_and(|s| {
-            s.frames > 0 || (s.connected && s.opened.elapsed() >= STABLE_AFTER)
-        }) {
+        if stream
+            .is_some_and(|s| s.frames > 0 || (s.connected && s.opened.elapsed() >= STABLE_AFTER))
+        {
             self.stream_backoff.reset();
         }
         let message = with_causes(&error);
