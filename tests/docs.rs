@@ -212,6 +212,11 @@ fn every_toml_snippet_in_the_docs_resolves() {
     let mut checked = 0;
     for (name, text) in docs() {
         for block in fenced_blocks(&text, "toml") {
+            // A snippet of another file says so first (`# Cargo.toml`).
+            let first = block.lines().next().unwrap_or("");
+            if first.starts_with('#') && first.contains(".toml") && !first.contains("connector") {
+                continue;
+            }
             checked += 1;
             let config = Config::parse(&block).unwrap_or_else(|e| panic!("{name}: {e}\n{block}"));
             if let Err(e) = Resolved::new(config, &BTreeMap::new()) {
