@@ -6,7 +6,7 @@ use haproxy_nomad_connector::haproxy::Driver;
 use haproxy_nomad_connector::plan::diff;
 use hnc_tests::backends::{HttpBackend, TcpBackend};
 use hnc_tests::haproxy::{Haproxy, StatRow, wait_until};
-use hnc_tests::world::{RESYNC, World, http_check, job, tcp_check};
+use hnc_tests::world::{RESYNC, World, http_check, job, resolved, tcp_check};
 use nomad_sim::{RestartKind, StopKind};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -190,7 +190,9 @@ async fn plan_on_a_converged_system_has_no_changes() {
     let (mut w, _web, _db) = converged_world().await;
     tokio::time::sleep(RESYNC).await;
     let config = w.config();
-    let reconciler = daemon::snapshot(&config, WAIT).await.expect("a snapshot");
+    let reconciler = daemon::snapshot(&resolved(config), WAIT)
+        .await
+        .expect("a snapshot");
     let actual = reconciler.driver().actual().await.expect("HAProxy's state");
     let changes = diff(&reconciler.assembled().desired, &actual);
     assert!(changes.is_empty(), "{changes:?}");
@@ -278,7 +280,7 @@ async fn hostile_tags_and_job_specs_are_refused_per_service() {
     assert!(ok, "{text}");
 
     // What the daemon logged, per service, as `explain` shows it.
-    let reconciler = daemon::snapshot(&w.config(), WAIT)
+    let reconciler = daemon::snapshot(&resolved(w.config()), WAIT)
         .await
         .expect("a snapshot");
     let evil_plan = reconciler

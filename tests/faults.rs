@@ -23,7 +23,9 @@ use hnc_tests::haproxy::{free_port, wait_until};
 use hnc_tests::hostile::Hostility;
 use hnc_tests::load::{Sample, SampledLoad, get};
 use hnc_tests::mapping::write_plugin;
-use hnc_tests::world::{RESYNC, World, http_check, job, metric, metrics, readyz, tcp_check};
+use hnc_tests::world::{
+    RESYNC, World, http_check, job, metric, metrics, readyz, resolved, tcp_check,
+};
 use nomad_sim::{RestartKind, StopKind};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -693,7 +695,9 @@ async fn hostile_plugin(hostility: Hostility, cause: &str, scenario: &str) {
             >= 1.0
     );
     // What the daemon planned, as `explain` shows it.
-    let reconciler = daemon::snapshot(&s.config, WAIT).await.expect("a snapshot");
+    let reconciler = daemon::snapshot(&resolved(s.config.clone()), WAIT)
+        .await
+        .expect("a snapshot");
     let fallback = |name: &str| {
         let plan = reconciler
             .plans()

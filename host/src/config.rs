@@ -1,4 +1,9 @@
-//! The connector's TOML config file, validated at load with errors that name the key.
+//! The connector's TOML config file as written ([`Config`]), and what the
+//! commands run on: the same, checked and resolved ([`Resolved`]).
+
+mod resolved;
+
+pub use resolved::Resolved;
 
 use crate::haproxy::check::RenderContext;
 use serde::Deserialize;
@@ -64,7 +69,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The TOML is invalid, or a key is unknown, mistyped or inconsistent.
+    /// The file is not valid TOML, or a key is unknown, mistyped or
+    /// unusable; the message names the key.
     #[error("config {path}: {message}")]
     Invalid {
         /// The path.
@@ -72,10 +78,31 @@ pub enum Error {
         /// What is wrong, naming the key (and line, for TOML errors).
         message: String,
     },
+    /// A value that parses but cannot be used.
+    #[error("{key}: {message}")]
+    Value {
+        /// The key, with its section (`haproxy.state_file`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `[nomad]` value, or the `NOMAD_*` variable behind it.
+    #[error(transparent)]
+    Nomad(#[from] crate::nomad::ConfigError),
+    /// A `[mapping]` value.
+    #[error(transparent)]
+    Mapping(#[from] crate::mapping::config::ConfigError),
+    /// The `[log]` level (or `RUST_LOG`).
+    #[error(transparent)]
+    Log(#[from] crate::logging::Error),
 }
 
+/// Keys whose values are secrets: a TOML error on their line quotes
+/// neither the line nor the value.
+const SECRET_KEYS: &[&str] = &["token", "http_auth"];
+
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads a config file (TOML only; [`Resolved`] checks the values).
     ///
     /// # Errors
     /// The file is unreadable, not TOML, or has an unknown or mistyped key.
@@ -90,24 +117,13 @@ impl Config {
         })
     }
 
-    /// Parses config text; the error names the key.
+    /// Parses config text; the error names the key and the line, and never
+    /// quotes a secret ([`SECRET_KEYS`]).
     ///
     /// # Errors
-    /// Invalid TOML, or an unknown, mistyped or inconsistent key.
+    /// Invalid TOML, or an unknown or mistyped key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        config.mapping.routes().map_err(|e| e.to_string())?;
-        config.log.validate().map_err(|e| e.to_string())?;
-        if !config.daemon.admin_listen.is_empty() {
-            config
-                .daemon
-                .admin_listen
-                .parse::<std::net::SocketAddr>()
-                .map_err(|e| {
-                    format!("daemon.admin_listen: {e} (an address:port, or \"\" to turn it off)")
-                })?;
-        }
-        Ok(config)
+        toml::from_str(text).map_err(|e| toml_error(text, &e))
     }
 
     /// How checks are rendered: the map files the driver maintains, and the
@@ -125,6 +141,71 @@ impl Config {
     }
 }
 
+/// The TOML error as the toml crate writes it (with the offending line),
+/// unless that line holds a secret: then its line and column, and the
+/// message with quoted values masked.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else {
+        // No line to judge by: mask the values.
+        return mask_quoted(error.message());
+    };
+    let secret = text
+        .get(line_start(text, span.start)..line_end(text, span.end))
+        .is_none_or(|lines| {
+            let lower = lines.to_ascii_lowercase();
+            SECRET_KEYS.iter().any(|key| lower.contains(key))
+        });
+    if !secret {
+        return error.to_string().trim_end().to_string();
+    }
+    let line = text
+        .get(..span.start)
+        .map_or(0, |t| t.matches('\n').count())
+        + 1;
+    let column = span.start - line_start(text, span.start) + 1;
+    format!(
+        "TOML parse error at line {line}, column {column}: {} (the line is not shown: it holds a secret)",
+        mask_quoted(error.message())
+    )
+}
+
+fn line_start(text: &str, at: usize) -> usize {
+    text.get(..at)
+        .map_or(0, |t| t.rfind('\n').map_or(0, |i| i + 1))
+}
+
+fn line_end(text: &str, at: usize) -> usize {
+    text.get(at..)
+        .and_then(|t| t.find('\n'))
+        .map_or(text.len(), |i| at + i)
+}
+
+/// Replaces what is between backticks or double quotes with `…`.
+fn mask_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '`' || c == '"' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,15 +218,36 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_key() {
+    fn toml_errors_name_the_key_and_line() {
         let err = Config::parse("[daemon]\nresync_interval_secs = \"soon\"\n").unwrap_err();
-        assert!(err.contains("resync_interval_secs"), "{err}");
+        assert!(
+            err.contains("resync_interval_secs") && err.contains("line 2"),
+            "{err}"
+        );
         let err = Config::parse("[mapping]\nfuel = 3\n").unwrap_err();
         assert!(err.contains("fuel"), "{err}");
-        let err = Config::parse("[daemon]\nadmin_listen = \"nowhere\"\n").unwrap_err();
-        assert!(err.contains("daemon.admin_listen"), "{err}");
-        let err = Config::parse("[mapping.plugins]\ngrpc = \"magic\"\n").unwrap_err();
-        assert!(err.contains("mapping.plugins.grpc"), "{err}");
+    }
+
+    #[test]
+    fn toml_errors_never_quote_the_token() {
+        for text in [
+            "[nomad]\ntoken = \"s3cr3t-0d5e\n",
+            "[nomad]\ntoken = s3cr3t-0d5e\n",
+            "[nomad]\ntoken = [\"s3cr3t-0d5e\"]\n",
+            "[nomad]\nhttp_auth = { user = \"s3cr3t-0d5e\" }\n",
+            "nomad = { token = \"s3cr3t-0d5e\", bogus = 1 }\n",
+            "[nomad]\ntoken = \"s3cr3t-0d5e\"\ntoken = \"s3cr3t-0d5e\"\n",
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(!err.contains("s3cr3t"), "{text:?} gave {err}");
+            assert!(err.contains("line") && err.contains("secret"), "{err}");
+        }
+        // Other lines keep the toml crate's excerpt.
+        let err = Config::parse("[nomad]\ntoken = \"s3cr3t\"\nbogus = 1\n").unwrap_err();
+        assert!(
+            err.contains("bogus = 1") && !err.contains("s3cr3t"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! and the connector's daemon running in-process against both.
 
 use crate::haproxy::{Haproxy, Layout};
-use haproxy_nomad_connector::config::{Config, DaemonConfig};
+use haproxy_nomad_connector::config::{Config, DaemonConfig, Resolved};
 use haproxy_nomad_connector::daemon::{self, Control};
 use haproxy_nomad_connector::nomad;
 use nomad_sim::{PlaceAlloc, Sim, SimConfig};
@@ -16,6 +16,12 @@ pub const RESYNC: Duration = Duration::from_secs(2);
 
 /// A running daemon: its control channel and its task.
 type Daemon = (mpsc::Sender<Control>, JoinHandle<Result<(), daemon::Error>>);
+
+/// A config as the daemon and `snapshot` take it (resolved against this
+/// process's environment).
+pub fn resolved(config: Config) -> Resolved {
+    Resolved::try_from(config).expect("a valid config")
+}
 
 /// The simulator, HAProxy, and (when started) the daemon.
 pub struct World {
@@ -81,7 +87,7 @@ impl World {
     /// Starts the daemon with a given config.
     pub fn start_daemon_with(&mut self, config: Config) {
         let (tx, rx) = mpsc::channel(4);
-        let task = tokio::spawn(daemon::run(config, None, rx));
+        let task = tokio::spawn(daemon::run(resolved(config), None, rx));
         self.daemon = Some((tx, task));
     }
 

@@ -42,7 +42,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading {}", args.job.display()))?;
     let job =
         JobSpec::from_json(&text).with_context(|| format!("parsing {}", args.job.display()))?;
-    let engine = match Engine::new(&config.mapping, config.render_context()) {
+    let engine = match Engine::new(&config.mapping, config.render.clone()) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");

@@ -8,12 +8,19 @@ mod plugin;
 mod run;
 mod validate;
 
+#[cfg(test)]
+mod docs_flags_tests;
+#[cfg(test)]
+mod exit_code_tests;
+
 use clap::{Parser, Subcommand};
+use haproxy_nomad_connector::config::Resolved;
+use haproxy_nomad_connector::daemon;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit status for an unusable config (sysexits' EX_USAGE... EX_CONFIG is 78;
-/// the project uses 64 for every config error, see docs/configuration.md).
+/// Exit status for an unusable config: every config error, whichever
+/// command meets it (docs/configuration.md).
 pub const EXIT_CONFIG: u8 = 64;
 
 /// Keeps HAProxy's backends and health checks equal to Nomad's services.
@@ -63,21 +70,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads the config file (or the defaults when none is given), then sets
-/// up logging as its `[log]` section says.
-fn load_config(
-    path: Option<&PathBuf>,
-) -> Result<haproxy_nomad_connector::config::Config, ExitCode> {
-    let config = match path {
-        None => haproxy_nomad_connector::config::Config::default(),
-        Some(p) => haproxy_nomad_connector::config::Config::load(p).map_err(|e| {
+/// Loads and resolves the config file (or the defaults when none is
+/// given), then sets up logging as its `[log]` section says. An unusable
+/// config is printed and becomes [`EXIT_CONFIG`].
+fn load_config(path: Option<&PathBuf>) -> Result<Resolved, ExitCode> {
+    match Resolved::load(path.map(PathBuf::as_path)) {
+        Ok(config) => {
+            init_logging(&config.log);
+            Ok(config)
+        }
+        Err(e) => {
             init_logging(&Default::default());
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        })?,
-    };
-    init_logging(&config.log);
-    Ok(config)
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+/// The exit status of a daemon error that comes from the config (a plugin
+/// or its settings that cannot load): [`EXIT_CONFIG`], after printing it.
+fn config_failure(e: &daemon::Error) -> Option<ExitCode> {
+    match e {
+        daemon::Error::Mapping(_) | daemon::Error::NomadConfig(_) => {
+            eprintln!("error: {e}");
+            Some(ExitCode::from(EXIT_CONFIG))
+        }
+        _ => None,
+    }
 }
 
 /// Sets up logging once; a bad filter falls back to `info` with a warning.

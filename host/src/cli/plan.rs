@@ -42,7 +42,10 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     runtime()?.block_on(async {
-        let reconciler = daemon::snapshot(&config, LIST_TIMEOUT).await?;
+        let reconciler = match daemon::snapshot(&config, LIST_TIMEOUT).await {
+            Ok(r) => r,
+            Err(e) => return super::config_failure(&e).ok_or(e.into()),
+        };
         let actual = reconciler
             .driver()
             .actual()
@@ -85,7 +88,10 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         None => (None, args.service.clone()),
     };
     runtime()?.block_on(async {
-        let reconciler = daemon::snapshot(&config, LIST_TIMEOUT).await?;
+        let reconciler = match daemon::snapshot(&config, LIST_TIMEOUT).await {
+            Ok(r) => r,
+            Err(e) => return super::config_failure(&e).ok_or(e.into()),
+        };
         let actual = reconciler
             .driver()
             .actual()

@@ -34,11 +34,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(forward_signals(tx));
         match daemon::run(config, args.config.clone(), rx).await {
             Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(e @ (daemon::Error::Mapping(_) | daemon::Error::NomadConfig(_))) => {
-                eprintln!("error: {e}");
-                Ok(ExitCode::from(super::EXIT_CONFIG))
-            }
-            Err(e) => Err(anyhow::Error::new(e).context("the connector stopped")),
+            Err(e) => match super::config_failure(&e) {
+                Some(code) => Ok(code),
+                None => Err(anyhow::Error::new(e).context("the connector stopped")),
+            },
         }
     })
 }

@@ -1,8 +1,8 @@
 //! `validate CONFIG`: everything the daemon checks at start, without starting it.
 
-use haproxy_nomad_connector::config::Config;
+use haproxy_nomad_connector::config::Resolved;
 use haproxy_nomad_connector::mapping::Engine;
-use haproxy_nomad_connector::nomad::{Address, ProcessEnv};
+use haproxy_nomad_connector::nomad::Address;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,37 +18,23 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         eprintln!("invalid: {what}");
         Ok(ExitCode::from(super::EXIT_CONFIG))
     };
-    let config = match Config::load(&args.config) {
+    let config = match Resolved::load(Some(args.config.as_path())) {
         Ok(c) => c,
         Err(e) => return refuse(e.to_string()),
     };
-    let engine = match Engine::new(&config.mapping, config.render_context()) {
+    let engine = match Engine::new(&config.mapping, config.render.clone()) {
         Ok(e) => e,
         Err(e) => return refuse(e.to_string()),
     };
-    let settings = match config.nomad.resolve(&ProcessEnv) {
-        Ok(s) => s,
-        Err(e) => return refuse(e.to_string()),
-    };
-    for (what, path) in [
-        ("haproxy.stats_socket", &config.haproxy.stats_socket),
-        ("haproxy.master_socket", &config.haproxy.master_socket),
-        ("haproxy.managed_config", &config.haproxy.managed_config),
-        ("haproxy.state_file", &config.haproxy.state_file),
-    ] {
-        if !path.is_absolute() {
-            return refuse(format!(
-                "{what}: {} is not an absolute path",
-                path.display()
-            ));
-        }
-    }
     println!("config {} is valid", args.config.display());
-    let nomad = match &settings.address {
+    let nomad = match &config.nomad.address {
         Address::Tcp(url) => url.clone(),
         Address::Unix(path) => format!("unix://{}", path.display()),
     };
-    println!("  nomad: {nomad} (namespaces {:?})", settings.namespaces);
+    println!(
+        "  nomad: {nomad} (namespaces {:?})",
+        config.nomad.namespaces
+    );
     println!(
         "  haproxy: {} ({})",
         config.haproxy.stats_socket.display(),

@@ -2,11 +2,11 @@
 
 use super::admin::{self, AdminState, Readiness};
 use super::reconcile::Reconciler;
-use crate::config::Config;
+use crate::config::Resolved;
 use crate::haproxy::{Driver, RuntimeDriver};
 use crate::mapping::Engine;
 use crate::metrics::{ApplyOutcome, Metrics, Sources};
-use crate::nomad::{self, Checks, HttpClient, ProcessEnv, Scope, Watcher};
+use crate::nomad::{self, Checks, HttpClient, Scope, Watcher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,12 +64,12 @@ struct Parts {
     engine: Arc<Engine>,
 }
 
-async fn build(config: &Config) -> Result<Parts, Error> {
-    let engine = Arc::new(Engine::new(&config.mapping, config.render_context())?);
-    let settings = config.nomad.resolve(&ProcessEnv)?;
-    let client = HttpClient::new(&settings)?;
-    let checks = Checks::new(client.clone(), &settings);
-    let watcher = Watcher::new(client, &settings).with_checks(&checks);
+async fn build(config: &Resolved) -> Result<Parts, Error> {
+    let engine = Arc::new(Engine::new(&config.mapping, config.render.clone())?);
+    let settings = &config.nomad;
+    let client = HttpClient::new(settings)?;
+    let checks = Checks::new(client.clone(), settings);
+    let watcher = Watcher::new(client, settings).with_checks(&checks);
     let driver = Arc::new(RuntimeDriver::start(config.haproxy.clone()).await?);
     let scopes = Scope::from_list(&settings.namespaces);
     Ok(Parts {
@@ -88,7 +88,7 @@ async fn build(config: &Config) -> Result<Parts, Error> {
 /// # Errors
 /// A part cannot start, or Nomad cannot be listed within `timeout`.
 pub async fn snapshot(
-    config: &Config,
+    config: &Resolved,
     timeout: Duration,
 ) -> Result<Reconciler<Arc<RuntimeDriver>, HttpClient>, Error> {
     let Parts {
@@ -139,7 +139,7 @@ const RETRY_SYNC: Duration = Duration::from_secs(1);
 /// ([`super::Lock`]), or a part cannot start: plugins, Nomad settings, or
 /// HAProxy's sockets.
 pub async fn run(
-    config: Config,
+    config: Resolved,
     config_path: Option<PathBuf>,
     control: mpsc::Receiver<Control>,
 ) -> Result<(), Error> {
@@ -162,7 +162,7 @@ pub async fn run(
     )));
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut publisher = None;
-    if let Ok(addr) = config.daemon.admin_listen.parse() {
+    if let Some(addr) = config.admin_listen {
         let listener = admin::bind(addr).await?;
         // The status page shows each instance's report: keep them.
         reconciler.keep_reports();
@@ -197,7 +197,7 @@ pub async fn run(
     }));
     let (forwarded, mut changes) = mpsc::channel(4096);
     tokio::spawn(super::prefetch::forward(watched, forwarded, checks.clone()));
-    let mut resync = tokio::time::interval(config.daemon.resync_interval());
+    let mut resync = tokio::time::interval(config.resync_interval);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut requeue: Option<Instant> = None;
     let mut trim = super::trim::Schedule::default();
@@ -355,9 +355,9 @@ fn reload(path: Option<&PathBuf>) -> Option<Arc<Engine>> {
         tracing::warn!("reload asked, but the connector runs without a config file");
         return None;
     };
-    let loaded = Config::load(path)
+    let loaded = Resolved::load(Some(path.as_path()))
         .map_err(|e| e.to_string())
-        .and_then(|c| Engine::new(&c.mapping, c.render_context()).map_err(|e| e.to_string()));
+        .and_then(|c| Engine::new(&c.mapping, c.render).map_err(|e| e.to_string()));
     match loaded {
         Ok(engine) => {
             tracing::info!(config = %path.display(), "config reloaded: new plugins and settings in use");

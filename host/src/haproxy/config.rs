@@ -26,12 +26,11 @@ pub struct Config {
     /// `/var/lib/haproxy/nomad-connector.state`.
     pub state_file: PathBuf,
     /// The Host map (server name → `address:port`) behind Nomad's default
-    /// `Host` header in HTTP checks; the same path as `[checks] host_map`.
-    /// Default none (no map is written).
+    /// `Host` header in HTTP checks. Default none (no map is written).
     pub host_map: Option<PathBuf>,
     /// The URI map (server name → check URI) that gives each server its
-    /// own HTTP check path, changed without a reload; the same path as
-    /// `[checks] uri_map`. Default none (no map is written).
+    /// own HTTP check path, changed without a reload. Default none (no map
+    /// is written).
     pub uri_map: Option<PathBuf>,
     /// The map of exact domains (`haproxy.domain`: host → backend) that the
     /// operator's frontend reads with `map_str` (see

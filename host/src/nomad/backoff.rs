@@ -1,8 +1,13 @@
-//! Retry timing as a value: exponential back-off with jitter, and the
-//! error policy that turns a failure into an [`Action`].
+//! Retry timing as a value: exponential back-off with jitter, the error
+//! policy that turns a failure into an [`Action`], and how often a failure
+//! that repeats is logged.
 
 use super::error::Error;
 use std::time::Duration;
+use tokio::time::Instant;
+
+/// A failure that goes on is logged again this often (at most).
+pub const LOG_REPEAT_EVERY: Duration = Duration::from_secs(60);
 
 /// What the watcher's loop does after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,20 +57,13 @@ impl Backoff {
         self.jitter(base)
     }
 
-    /// The delay after a failure that only an operator can fix (`Permission
-    /// denied`): the cap, jittered, so a wrong token costs Nomad one request
-    /// per `max` at most.
-    pub fn next_delay_at_cap(&mut self) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        self.jitter(self.max)
-    }
-
     /// Failures since the last reset.
     pub fn failures(&self) -> u32 {
         self.failures
     }
 
-    /// Forgets past failures (after a stream that stayed up).
+    /// Forgets past failures (after a successful list, or a stream that
+    /// delivered its first heartbeat or frame).
     pub fn reset(&mut self) {
         self.failures = 0;
     }
@@ -82,13 +80,37 @@ impl Backoff {
     }
 }
 
-/// The action after `error`.
-pub fn error_policy(error: &Error, backoff: &mut Backoff) -> Action {
-    if error.is_permission_denied() {
-        Action::RetryAfter(backoff.next_delay_at_cap())
-    } else {
-        Action::RetryAfter(backoff.next_delay())
+/// Decides whether a failure is logged as a warning: a new message at once,
+/// the same message again once [`LOG_REPEAT_EVERY`] has passed (so a
+/// failure that lasts shows once a minute, not on every retry).
+#[derive(Debug, Clone, Default)]
+pub struct RepeatLog {
+    last: Option<(String, Instant)>,
+}
+
+impl RepeatLog {
+    /// Whether `message`, failing at `now`, is logged as a warning (else
+    /// at debug level).
+    pub fn should_log(&mut self, message: &str, now: Instant) -> bool {
+        let due = match &self.last {
+            Some((last, at)) if last == message => now.duration_since(*at) >= LOG_REPEAT_EVERY,
+            _ => true,
+        };
+        if due {
+            self.last = Some((message.to_string(), now));
+        }
+        due
     }
+}
+
+/// The action after `error`: every failure waits the next back-off delay.
+///
+/// `Permission denied` is no exception: an operator who fixes the token or
+/// its policy wants it noticed within seconds, and doubling from
+/// `backoff_min` up to `backoff_max` costs Nomad as little as waiting the
+/// cap each time once the failure has lasted a minute or two.
+pub fn error_policy(_error: &Error, backoff: &mut Backoff) -> Action {
+    Action::RetryAfter(backoff.next_delay())
 }
 
 #[cfg(test)]
@@ -114,22 +136,37 @@ mod tests {
 
     #[test]
     fn backoff_should_jitter() {
-        let mut b = Backoff::with_seed(MS, 10_000 * MS, 1);
-        let delays: Vec<_> = (0..20).map(|_| b.next_delay_at_cap()).collect();
+        let mut b = Backoff::with_seed(10_000 * MS, 10_000 * MS, 1);
+        let delays: Vec<_> = (0..20).map(|_| b.next_delay()).collect();
         assert!(delays.iter().all(|d| *d >= 5000 * MS && *d <= 10_000 * MS));
         assert!(delays.windows(2).any(|w| w[0] != w[1]));
     }
 
     #[test]
-    fn permission_denied_waits_the_cap() {
+    fn a_repeated_failure_is_logged_once_a_minute_a_new_one_at_once() {
+        let mut log = RepeatLog::default();
+        let t0 = Instant::now();
+        assert!(log.should_log("denied", t0));
+        assert!(!log.should_log("denied", t0 + LOG_REPEAT_EVERY / 2));
+        assert!(!log.should_log("denied", t0 + LOG_REPEAT_EVERY - MS));
+        assert!(log.should_log("denied", t0 + LOG_REPEAT_EVERY));
+        assert!(log.should_log("refused", t0 + LOG_REPEAT_EVERY + MS));
+        assert!(log.should_log("denied", t0 + LOG_REPEAT_EVERY + 2 * MS));
+    }
+
+    #[test]
+    fn permission_denied_doubles_from_the_floor_like_any_failure() {
         let mut b = Backoff::with_seed(10 * MS, 60_000 * MS, 3);
         let denied = Error::from_status("GET /v1/services".into(), 403, "Permission denied");
-        let Action::RetryAfter(d) = error_policy(&denied, &mut b) else {
-            panic!("must wait")
-        };
-        assert!(d >= 30_000 * MS);
-        let other = Error::from_status("x".into(), 500, "No cluster leader");
-        b.reset();
-        assert!(matches!(error_policy(&other, &mut b), Action::RetryAfter(d) if d <= 10 * MS));
+        let delays: Vec<_> = (0..3)
+            .map(|_| match error_policy(&denied, &mut b) {
+                Action::RetryAfter(d) => d,
+                Action::Continue => panic!("a failure must wait"),
+            })
+            .collect();
+        for (n, d) in delays.iter().enumerate() {
+            let base = 10 * MS * 2u32.pow(n as u32);
+            assert!(*d >= base / 2 && *d <= base, "retry {n}: {d:?}");
+        }
     }
 }

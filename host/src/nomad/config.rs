@@ -43,7 +43,7 @@ pub struct Config {
     /// `user[:password]` for HTTP basic auth (a proxy in front of Nomad).
     /// Env `NOMAD_HTTP_AUTH`; default none.
     pub http_auth: Option<String>,
-    /// Take checks from job specs (ADR-003). `false` leaves tags and TCP
+    /// Take checks from job specs. `false` leaves tags and TCP
     /// checks and makes no job or allocation reads. Default true.
     pub job_spec_checks: bool,
     /// How long a job version's spec is kept. Specs of one version never
@@ -54,12 +54,15 @@ pub struct Config {
     /// (its instances get TCP checks meanwhile). Default `30s`.
     #[serde(deserialize_with = "duration")]
     pub negative_cache_ttl: Duration,
-    /// First retry delay after a failure; doubles per failure, with jitter.
-    /// Default `250ms`.
+    /// First retry delay after a failure (`Permission denied` included);
+    /// doubles per failure in a row, with jitter, and a successful list
+    /// starts it over. Shorter notices a recovered Nomad sooner. Default
+    /// `250ms`.
     #[serde(deserialize_with = "duration")]
     pub backoff_min: Duration,
-    /// Cap of the retry delay; also the delay after `Permission denied`.
-    /// Default `60s`.
+    /// Cap of the retry delay: the longest a recovered Nomad or a fixed
+    /// token goes unnoticed. Longer spares a Nomad that is down. Default
+    /// `60s`.
     #[serde(deserialize_with = "duration")]
     pub backoff_max: Duration,
     /// The event stream is re-opened when nothing (not even a heartbeat,
@@ -165,7 +168,7 @@ pub struct Settings {
 
 /// A `[nomad]` value (or its variable) that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("[nomad] {key}: {message}")]
+#[error("nomad.{key}: {message}")]
 pub struct ConfigError {
     /// The key, with its variable when it came from there (`address (NOMAD_ADDR)`).
     pub key: String,

@@ -3,7 +3,7 @@
 //! `step` does one piece of I/O and returns the next state, the changes
 //! and an [`Action`]; only the loop in `run` waits.
 
-use super::backoff::{Action, Backoff, error_policy};
+use super::backoff::{Action, Backoff, RepeatLog, error_policy};
 use super::client::{Api, ChunkStream};
 use super::config::Settings;
 use super::error::{Error, Result};
@@ -21,9 +21,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// A stream that stayed up this long resets the back-off: a server that
-/// accepts and drops at once is retried ever more slowly, a stream that
-/// ends after a long life (server restart) is re-opened at once.
+/// A stream that delivered an event frame, or stayed up this long, worked:
+/// the next stream failure starts the back-off over. A server (or proxy)
+/// that accepts streams and drops them at once is retried ever more slowly.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// After a stream that delivered events ends (Nomad drops a reader that
@@ -146,7 +146,15 @@ pub(crate) struct ScopeLoop<C: Api> {
     max_frame: usize,
     board: HealthBoard,
     invalidate: Option<Arc<dyn Invalidate>>,
-    backoff: Backoff,
+    /// Delays after failed requests (opening the stream, listing); a
+    /// successful list resets it.
+    request_backoff: Backoff,
+    /// Delays after streams that fail; a stream that worked
+    /// ([`STABLE_AFTER`]) resets it. Kept apart so that a stream refused
+    /// after every successful list (a token without `read-job` everywhere
+    /// on Nomad 1.11.2+) still backs off, and so that failed lists during
+    /// one outage do not lengthen the wait after the next stream failure.
+    stream_backoff: Backoff,
     view: Catalog,
     /// Highest Raft index seen (frames, lists).
     last_index: Option<u64>,
@@ -157,7 +165,7 @@ pub(crate) struct ScopeLoop<C: Api> {
     stale_all: u64,
     stale_names: HashMap<(String, String), u64>,
     streams_opened: u64,
-    last_logged: Option<String>,
+    failure_log: RepeatLog,
     /// A resumed stream may have missed events: re-list by then at the latest.
     relist_due: Option<Instant>,
 }
@@ -177,14 +185,15 @@ impl<C: Api> ScopeLoop<C> {
             max_frame: settings.max_frame_bytes,
             board,
             invalidate,
-            backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
+            request_backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
+            stream_backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
             view: Catalog::new(),
             last_index: None,
             services_index: 0,
             stale_all: 0,
             stale_names: HashMap::new(),
             streams_opened: 0,
-            last_logged: None,
+            failure_log: RepeatLog::default(),
             relist_due: None,
         }
     }
@@ -226,17 +235,21 @@ impl<C: Api> ScopeLoop<C> {
                 }
             }
             State::List { body, from } => match self.relist().await {
-                Ok((changes, from_now)) => Step {
-                    // Nomad's index went backwards: the stream asked for
-                    // indexes the new server has not reached; ask again.
-                    next: if from_now < from {
-                        State::Subscribe { from: from_now }
-                    } else {
-                        self.streaming(body, from)
-                    },
-                    changes,
-                    action: Action::Continue,
-                },
+                Ok((changes, from_now)) => {
+                    // Nomad answers again: the next failure starts over.
+                    self.request_backoff.reset();
+                    Step {
+                        // Nomad's index went backwards: the stream asked for
+                        // indexes the new server has not reached; ask again.
+                        next: if from_now < from {
+                            State::Subscribe { from: from_now }
+                        } else {
+                            self.streaming(body, from)
+                        },
+                        changes,
+                        action: Action::Continue,
+                    }
+                }
                 Err(e) => self.failed(e, None, Vec::new()),
             },
             State::Subscribe { from } => match self.open(from).await {
@@ -391,8 +404,10 @@ impl<C: Api> ScopeLoop<C> {
         stream: Option<&Streaming<C::Stream>>,
         changes: Vec<Change>,
     ) -> Step<C::Stream> {
-        if stream.is_some_and(|s| s.connected && s.opened.elapsed() >= STABLE_AFTER) {
-            self.backoff.reset();
+        if stream
+            .is_some_and(|s| s.frames > 0 || (s.connected && s.opened.elapsed() >= STABLE_AFTER))
+        {
+            self.stream_backoff.reset();
         }
         let message = with_causes(&error);
         // A stream that delivered events and then ended (the reader fell
@@ -421,11 +436,17 @@ impl<C: Api> ScopeLoop<C> {
                 action: Action::Continue,
             };
         }
-        if self.last_logged.as_deref() == Some(message.as_str()) {
-            tracing::debug!(scope = %self.scope, error = %message, "nomad watch failed again");
+        let backoff = match stream {
+            Some(_) => &mut self.stream_backoff,
+            None => &mut self.request_backoff,
+        };
+        let action = error_policy(&error, backoff);
+        let failures = backoff.failures();
+        if self.failure_log.should_log(&message, Instant::now()) {
+            tracing::warn!(scope = %self.scope, error = %message, failures,
+                "nomad watch failed; re-listing after a back-off");
         } else {
-            tracing::warn!(scope = %self.scope, error = %message, "nomad watch failed; re-listing after a back-off");
-            self.last_logged = Some(message.clone());
+            tracing::debug!(scope = %self.scope, error = %message, failures, "nomad watch failed again");
         }
         self.board.update(self.key(), |h| {
             h.connected = false;
@@ -434,7 +455,7 @@ impl<C: Api> ScopeLoop<C> {
         Step {
             next: State::Relist,
             changes,
-            action: error_policy(&error, &mut self.backoff),
+            action,
         }
     }
 
