@@ -92,11 +92,6 @@ impl Plugin {
         &self.info
     }
 
-    /// The bounds of each call (the status page shows the fuel).
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// `name@version`, as logs and metrics name the plugin.
     pub fn label(&self) -> &str {
         &self.label
