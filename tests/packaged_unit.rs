@@ -254,7 +254,7 @@ async fn the_daemon_syncs_under_the_packaged_units_restrictions() {
     ];
     let ports: Vec<u16> = backends.iter().map(|b| b.port).collect();
     sim.register_job(job("web", "web", &[ON], None));
-    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", ports[18281 - 18281]));
+    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", ports[0]));
     let log = root.path().join("connector.log");
     let mut connector = Connector::spawn(&wrapper, &config, &log);
     converged(
@@ -270,8 +270,8 @@ async fn the_daemon_syncs_under_the_packaged_units_restrictions() {
     // A change that needs a reload (a new backend: candidate, haproxy -c,
     // state files, rename) and one at runtime (a server, then the files).
     sim.register_job(job("api", "api", &[ON], None));
-    sim.place_alloc(nomad_sim::PlaceAlloc::new("api", "g").port("http", ports[18282 - 18281]));
-    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", ports[18283 - 18281]));
+    sim.place_alloc(nomad_sim::PlaceAlloc::new("api", "g").port("http", ports[1]));
+    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", ports[2]));
     converged(
         &sim,
         &haproxy,
