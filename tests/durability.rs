@@ -4,6 +4,7 @@
 //! must show in the log, the metrics and `/readyz`, and once space returns
 //! the connector must converge without any further change in Nomad.
 
+use hnc_tests::backends::TcpBackend;
 use hnc_tests::haproxy::{Layout, wait_until};
 use hnc_tests::world::{World, job, metric, metrics, readyz};
 use nomad_sim::SimConfig;
@@ -142,7 +143,8 @@ async fn a_full_disk_keeps_every_old_file_reports_it_and_converges_once_space_re
     };
     let mut w = World::start_with(SimConfig::default(), layout).await;
     w.sim.register_job(job("web", "web", &[ON], None));
-    w.place("web", "g", &[("http", 18081)]);
+    let mut up = vec![TcpBackend::start().await];
+    w.place("web", "g", &[("http", up[0].port)]);
     let (config, admin) = w.config_with_admin();
     w.start_daemon_with(config);
     w.wait_converged("the initial world", WAIT, Instant::now())
@@ -160,9 +162,11 @@ async fn a_full_disk_keeps_every_old_file_reports_it_and_converges_once_space_re
     for i in 0..20 {
         let id = format!("svc{i:02}-with-a-long-name-so-that-the-render-is-large");
         w.sim.register_job(job(&id, &id, &[ON], None));
-        w.place(&id, "g", &[("http", 19000 + i)]);
+        up.push(TcpBackend::start().await);
+        w.place(&id, "g", &[("http", up[up.len() - 1].port)]);
     }
-    w.place("web", "g", &[("http", 18082)]);
+    up.push(TcpBackend::start().await);
+    w.place("web", "g", &[("http", up[up.len() - 1].port)]);
 
     let reason = wait_until("/readyz to report the full disk", WAIT, || async move {
         let (ready, text) = readyz(admin).await;

@@ -4,6 +4,7 @@
 //! dies, however it dies.
 
 use crate::connector_process::Connector;
+use hnc_tests::backends::TcpBackend;
 use hnc_tests::world::{World, job};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,8 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn a_second_connector_on_one_haproxy_refuses_naming_the_first_ones_pid() {
     let w = World::start().await;
     w.sim.register_job(job("web", "web", &[ON], None));
-    w.place("web", "g", &[("http", 18181)]);
+    let web = TcpBackend::start().await;
+    w.place("web", "g", &[("http", web.port)]);
     let dir = w.haproxy.dir.path().to_path_buf();
     let config = dir.join("connector.toml");
     let nomad = format!("address = \"{}\"\nnamespaces = [\"*\"]", w.sim.url());
@@ -53,7 +55,8 @@ async fn a_second_connector_on_one_haproxy_refuses_naming_the_first_ones_pid() {
     // lock, and the next connector starts and syncs a change made meanwhile.
     first.stop("-KILL");
     w.sim.register_job(job("api", "api", &[ON], None));
-    w.place("api", "g", &[("http", 18182)]);
+    let api = TcpBackend::start().await;
+    w.place("api", "g", &[("http", api.port)]);
     let mut third = Connector::spawn(&[], &config, &dir.join("third.log"));
     w.wait_converged("the next connector's sync", WAIT, Instant::now())
         .await;

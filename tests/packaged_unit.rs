@@ -14,6 +14,7 @@
 use crate::connector_process::Connector;
 use haproxy_nomad_connector::config::Config;
 use haproxy_nomad_connector::daemon::Lock;
+use hnc_tests::backends::TcpBackend;
 use hnc_tests::haproxy::{Haproxy, Layout};
 use hnc_tests::world::{job, metric, metrics, readyz};
 use nomad_sim::{Sim, SimConfig};
@@ -246,8 +247,14 @@ async fn the_daemon_syncs_under_the_packaged_units_restrictions() {
         &script,
     ];
 
+    let backends = [
+        TcpBackend::start().await,
+        TcpBackend::start().await,
+        TcpBackend::start().await,
+    ];
+    let ports: Vec<u16> = backends.iter().map(|b| b.port).collect();
     sim.register_job(job("web", "web", &[ON], None));
-    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", 18281));
+    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", ports[0]));
     let log = root.path().join("connector.log");
     let mut connector = Connector::spawn(&wrapper, &config, &log);
     converged(
@@ -263,8 +270,8 @@ async fn the_daemon_syncs_under_the_packaged_units_restrictions() {
     // A change that needs a reload (a new backend: candidate, haproxy -c,
     // state files, rename) and one at runtime (a server, then the files).
     sim.register_job(job("api", "api", &[ON], None));
-    sim.place_alloc(nomad_sim::PlaceAlloc::new("api", "g").port("http", 18282));
-    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", 18283));
+    sim.place_alloc(nomad_sim::PlaceAlloc::new("api", "g").port("http", ports[1]));
+    sim.place_alloc(nomad_sim::PlaceAlloc::new("web", "g").port("http", ports[2]));
     converged(
         &sim,
         &haproxy,
