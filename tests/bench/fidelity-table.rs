@@ -195,10 +195,16 @@ fn agreement(doc: &mut String, rows: &[Row], differences: &[Value]) {
             categories.push(r.str("category"));
         }
     }
-    let _ = writeln!(doc, "| category | cases | HAProxy equals Nomad | disagreements, by cause |");
+    let _ = writeln!(
+        doc,
+        "| category | cases | HAProxy equals Nomad | disagreements, by cause |"
+    );
     let _ = writeln!(doc, "|---|---|---|---|");
     for category in categories {
-        let of: Vec<&Row> = rows.iter().filter(|r| r.str("category") == category).collect();
+        let of: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.str("category") == category)
+            .collect();
         let agree = of.iter().filter(|r| r.agree()).count();
         let causes: Vec<String> = of
             .iter()

@@ -102,8 +102,15 @@ pub const SEVERAL: Difference = Difference {
 };
 
 /// Every deliberate difference, for the report and docs/fidelity.md.
-pub const DIFFERENCES: [&Difference; 7] =
-    [&REDIRECTS, &SNI, &INTERIM, &CHUNKED, &QUERY_BLANK, &BUFFER, &SEVERAL];
+pub const DIFFERENCES: [&Difference; 7] = [
+    &REDIRECTS,
+    &SNI,
+    &INTERIM,
+    &CHUNKED,
+    &QUERY_BLANK,
+    &BUFFER,
+    &SEVERAL,
+];
 
 /// One case: a job-spec check, the real backend behind it, and what HAProxy
 /// is expected to conclude.

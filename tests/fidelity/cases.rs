@@ -11,9 +11,9 @@ mod transport;
 
 use super::backends::Backends;
 use super::case::{Case, REDIRECTS, get, host, http_with};
-use serde_json::json;
 use hnc_tests::behaviour::{Route, Site};
 use hnc_tests::nomad_checker::Verdict;
+use serde_json::json;
 use std::time::Duration;
 
 /// A backend slower than the timeout.
@@ -53,8 +53,14 @@ pub async fn matrix(b: &mut Backends) -> Vec<Case> {
     add("headers", requests::headers(b).await);
     add("headers", nomad_request::user_agent(b).await);
     add("headers", nomad_request::empty_host(b).await);
-    add("methods and paths", requests::methods_and_paths(b, &common).await);
-    add("methods and paths", nomad_request::targets(b, &common).await);
+    add(
+        "methods and paths",
+        requests::methods_and_paths(b, &common).await,
+    );
+    add(
+        "methods and paths",
+        nomad_request::targets(b, &common).await,
+    );
     add("methods and paths", nomad_request::bodies(b).await);
     add("tls", requests::tls(b, &common).await);
     add("answers", answers::interim(b).await);
@@ -228,8 +234,10 @@ async fn more_redirects(b: &mut Backends, c: &Common) -> Vec<Case> {
             "redirect-307-post-with-body",
             post("ping"),
             "307 to /missing, which answers 404",
-            b.http(Site::with(vec![Route::new("/health", 307).location("/missing")]))
-                .await,
+            b.http(Site::with(vec![
+                Route::new("/health", 307).location("/missing"),
+            ]))
+            .await,
         ),
         Case::new(
             "redirect-301-post-becomes-get",
@@ -255,16 +263,20 @@ async fn more_redirects(b: &mut Backends, c: &Common) -> Vec<Case> {
             "redirect-302-absolute-drops-host",
             with_host(),
             "302 to an absolute URL of a server that serves only Host api.example.test",
-            b.http(Site::with(vec![Route::new("/health", 302).location(&absolute)]))
-                .await,
+            b.http(Site::with(vec![
+                Route::new("/health", 302).location(&absolute),
+            ]))
+            .await,
         )
         .deliberate(Verdict::Pass, &REDIRECTS),
         Case::new(
             "redirect-300-not-followed",
             get(),
             "300 Multiple Choices with a Location to /missing",
-            b.http(Site::with(vec![Route::new("/health", 300).location("/missing")]))
-                .await,
+            b.http(Site::with(vec![
+                Route::new("/health", 300).location("/missing"),
+            ]))
+            .await,
         ),
         Case::new(
             "redirect-304",

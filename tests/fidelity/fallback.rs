@@ -123,7 +123,8 @@ async fn an_unknown_check_is_a_tcp_connect_and_is_read_again_at_the_negative_ttl
     .await;
 
     // Nomad fails every job read; a second instance starts meanwhile.
-    w.sim.fail_requests("/v1/job/", 500, "No cluster leader", None);
+    w.sim
+        .fail_requests("/v1/job/", 500, "No cluster leader", None);
     let fault = Instant::now();
     w.place("app", "g", &[("http", second.port)]);
     let rows = wait_for_rows(&w, "both instances UP on a TCP connect", |rows| {

@@ -61,7 +61,9 @@ fn build() -> (PathBuf, String) {
             .env("GOTOOLCHAIN", "local")
             .output()
             .unwrap_or_else(|e| {
-                panic!("the fidelity oracle needs Go on PATH (tests/install-deps.sh installs it): {e}")
+                panic!(
+                    "the fidelity oracle needs Go on PATH (tests/install-deps.sh installs it): {e}"
+                )
             })
     };
     let built = go(&["build", "-o", &out.to_string_lossy(), "."]);
@@ -85,13 +87,10 @@ fn input(case: &Case, name: &str, check: &Value) -> Result<Value, Outcome> {
     let port = if check.port_label.is_empty() {
         target.port
     } else {
-        *target
-            .ports
-            .get(&check.port_label)
-            .ok_or_else(|| Outcome {
-                verdict: Verdict::Fail,
-                why: format!("no port labelled {:?}", check.port_label),
-            })?
+        *target.ports.get(&check.port_label).ok_or_else(|| Outcome {
+            verdict: Verdict::Fail,
+            why: format!("no port labelled {:?}", check.port_label),
+        })?
     };
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (header, value) in &check.headers {

@@ -282,7 +282,11 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             self.log_once(&conflict, |c| tracing::warn!("{c}"));
         }
         let now = Instant::now();
-        let retry = self.due.values().min().map(|at| at.saturating_duration_since(now));
+        let retry = self
+            .due
+            .values()
+            .min()
+            .map(|at| at.saturating_duration_since(now));
         (dirty, retry)
     }
 

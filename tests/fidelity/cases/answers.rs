@@ -93,7 +93,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "http11-close-delimited-200",
             get(),
             "HTTP/1.1 200, Connection: close, body until close",
-            raw(b, 
+            raw(
+                b,
                 "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nok".into(),
                 Then::Close,
             )
@@ -103,7 +104,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "stall-after-head-200",
             get(),
             "200 with Content-Length 100, 2 bytes of body, then silence",
-            raw(b, 
+            raw(
+                b,
                 "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nok".into(),
                 Then::Stall,
             )
@@ -113,7 +115,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "stall-after-head-503",
             get(),
             "503 with Content-Length 100, 2 bytes of body, then silence",
-            raw(b, 
+            raw(
+                b,
                 "HTTP/1.1 503 Busy\r\ncontent-length: 100\r\n\r\nno".into(),
                 Then::Stall,
             )
@@ -129,7 +132,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "stall-chunked-200",
             get(),
             "200, chunked, one chunk, then silence",
-            raw(b, 
+            raw(
+                b,
                 "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n".into(),
                 Then::Stall,
             )
@@ -145,7 +149,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "truncated-body-200",
             get(),
             "200 with Content-Length 100, 2 bytes, then close",
-            raw(b, 
+            raw(
+                b,
                 "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nok".into(),
                 Then::Close,
             )
@@ -155,9 +160,9 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "malformed-chunked-200",
             get(),
             "200, chunked, a chunk size that is not hex",
-            raw(b, 
-                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n"
-                    .into(),
+            raw(
+                b,
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n".into(),
                 Then::Close,
             )
             .await,
@@ -166,7 +171,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "malformed-chunked-500",
             get(),
             "500, chunked, a chunk size that is not hex",
-            raw(b, 
+            raw(
+                b,
                 "HTTP/1.1 500 Err\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nno\r\n0\r\n\r\n"
                     .into(),
                 Then::Close,
@@ -189,8 +195,13 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "header-8k-200",
             get(),
             "200 with an 8 kB header",
-            raw(b, 
-                format!("HTTP/1.1 200 OK\r\nx-big: {}\r\n{}", "a".repeat(8_000), EMPTY),
+            raw(
+                b,
+                format!(
+                    "HTTP/1.1 200 OK\r\nx-big: {}\r\n{}",
+                    "a".repeat(8_000),
+                    EMPTY
+                ),
                 Then::Close,
             )
             .await,
@@ -199,7 +210,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "header-20k-200",
             get(),
             "200 with a 20 kB header",
-            raw(b, 
+            raw(
+                b,
                 format!("HTTP/1.1 200 OK\r\nx-big: {big}\r\n{}", EMPTY),
                 Then::Close,
             )
@@ -210,7 +222,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "header-20k-500",
             get(),
             "500 with a 20 kB header",
-            raw(b, 
+            raw(
+                b,
                 format!("HTTP/1.1 500 Err\r\nx-big: {big}\r\n{}", EMPTY),
                 Then::Close,
             )
@@ -220,7 +233,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
             "headers-150-200",
             get(),
             "200 with 150 header lines",
-            raw(b, 
+            raw(
+                b,
                 format!("HTTP/1.1 200 OK\r\n{many}{}", EMPTY),
                 Then::Close,
             )

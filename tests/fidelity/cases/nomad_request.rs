@@ -27,9 +27,7 @@ fn agent(head: &Head) -> &str {
 
 /// User-Agent-sensitive servers.
 pub(super) async fn user_agent(b: &mut Backends) -> Vec<Case> {
-    let nomad_only = b
-        .raw(judged(|h| agent(h).starts_with("Nomad/"), 403))
-        .await;
+    let nomad_only = b.raw(judged(|h| agent(h).starts_with("Nomad/"), 403)).await;
     let nomad_blocked = b
         .raw(judged(|h| !agent(h).starts_with("Nomad/"), 403))
         .await;
@@ -65,7 +63,11 @@ pub(super) async fn user_agent(b: &mut Backends) -> Vec<Case> {
 
 /// An empty Host value, and Host values after an empty one.
 pub(super) async fn empty_host(b: &mut Backends) -> Vec<Case> {
-    let own = |port: u16| Site::with(vec![Route::new("/health", 200).host(&format!("127.0.0.1:{port}"))]);
+    let own = |port: u16| {
+        Site::with(vec![
+            Route::new("/health", 200).host(&format!("127.0.0.1:{port}")),
+        ])
+    };
     let vhost = Site::with(vec![Route::new("/health", 200).host("api.example.test")]);
     let vhost = b.http(vhost).await;
     vec![

@@ -426,14 +426,20 @@ mod tests {
             "Nomad/1.9.7 (+https://www.nomadproject.io/; go1.26.6)".into()
         )));
         let whole = http_of(&with_header("X-A", &["1"]), &[("user-agent", "probe/2")]).unwrap();
-        assert!(whole.headers.contains(&("User-Agent".into(), "probe/2".into())));
+        assert!(
+            whole
+                .headers
+                .contains(&("User-Agent".into(), "probe/2".into()))
+        );
         assert!(http_of(&with_header("X-A", &["1"]), &[("nomad-version", "1 0")]).is_err());
     }
 
     #[test]
     fn redirects_pass_or_fail_as_the_site_chooses() {
         let check = with_header("X-A", &["1"]);
-        let status = |settings: &[(&str, &str)]| http_of(&check, settings).map(|h| h.expect[0].pattern.clone());
+        let status = |settings: &[(&str, &str)]| {
+            http_of(&check, settings).map(|h| h.expect[0].pattern.clone())
+        };
         assert_eq!(status(&[]).unwrap(), "200-399");
         assert_eq!(status(&[("redirects", "fail")]).unwrap(), "200-300,304-399");
         assert_eq!(
