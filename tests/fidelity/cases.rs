@@ -1,15 +1,19 @@
 //! The fidelity matrix's cases: each a Nomad check as a job spec writes it,
-//! plus the real backend behind it, grouped by what they probe (issue 6).
+//! plus the real backend behind it, grouped by what they probe.
 //! Here: what the backend answers (statuses, redirects, time) and tag-set
 //! rise/fall; the request's shape and the connection live beside.
 
+mod answers;
+mod nomad_request;
 mod requests;
+mod several;
 mod transport;
 
 use super::backends::Backends;
-use super::case::{Case, REDIRECTS, get};
+use super::case::{Case, REDIRECTS, get, host, http_with};
 use hnc_tests::behaviour::{Route, Site};
 use hnc_tests::nomad_checker::Verdict;
+use serde_json::json;
 use std::time::Duration;
 
 /// A backend slower than the timeout.
@@ -35,15 +39,37 @@ pub async fn matrix(b: &mut Backends) -> Vec<Case> {
         open: b.silent().await,
         closed: b.closed(),
     };
-    let mut cases = statuses(b, &common).await;
-    cases.extend(redirects(b, &common).await);
-    cases.extend(time(b, &common).await);
-    cases.extend(requests::headers(b).await);
-    cases.extend(requests::methods_and_paths(b, &common).await);
-    cases.extend(requests::tls(b, &common).await);
-    cases.extend(transport::tcp_and_ports(b, &common).await);
-    cases.extend(transport::grpc(b, &common).await);
-    cases.extend(rise_and_fall(&common));
+    let mut cases = Vec::new();
+    let mut add = |category: &'static str, group: Vec<Case>| {
+        cases.extend(group.into_iter().map(|mut case| {
+            case.category = category;
+            case
+        }));
+    };
+    add("statuses", statuses(b, &common).await);
+    add("redirects", redirects(b, &common).await);
+    add("redirects", more_redirects(b, &common).await);
+    add("time", time(b, &common).await);
+    add("headers", requests::headers(b).await);
+    add("headers", nomad_request::user_agent(b).await);
+    add("headers", nomad_request::empty_host(b).await);
+    add(
+        "methods and paths",
+        requests::methods_and_paths(b, &common).await,
+    );
+    add(
+        "methods and paths",
+        nomad_request::targets(b, &common).await,
+    );
+    add("methods and paths", nomad_request::bodies(b).await);
+    add("tls", requests::tls(b, &common).await);
+    add("answers", answers::interim(b).await);
+    add("answers", answers::framing(b).await);
+    add("connections", answers::resets(b, &common).await);
+    add("connections", transport::tcp_and_ports(b, &common).await);
+    add("grpc", transport::grpc(b, &common).await);
+    add("rise and fall", rise_and_fall(&common));
+    add("several checks", several::services(b, &common).await);
     cases
 }
 
@@ -169,6 +195,105 @@ async fn redirects(b: &mut Backends, c: &Common) -> Vec<Case> {
             ]))
             .await,
         )),
+    ]
+}
+
+/// Hop limits, bodies on 307/308, a method changed by 301, and a custom
+/// Host across a relative and an absolute redirect.
+async fn more_redirects(b: &mut Backends, c: &Common) -> Vec<Case> {
+    let chain = |hops: usize| {
+        let mut routes = vec![Route::new("/health", 302).location("/r1")];
+        for i in 1..hops {
+            routes.push(Route::new(&format!("/r{i}"), 302).location(&format!("/r{}", i + 1)));
+        }
+        routes.push(Route::new(&format!("/r{hops}"), 200));
+        Site::with(routes)
+    };
+    let post = |body: &str| http_with("/health", json!({"Method": "POST", "Body": body}));
+    let vhost = "api.example.test";
+    let vhost_ok = b
+        .http(Site::with(vec![Route::new("/health", 200).host(vhost)]))
+        .await;
+    let absolute = format!("http://127.0.0.1:{vhost_ok}/health");
+    let with_host = || http_with("/health", host(vhost));
+    vec![
+        Case::new(
+            "redirect-chain-of-9-to-200",
+            get(),
+            "nine 302s in a row, then 200",
+            b.http(chain(9)).await,
+        ),
+        Case::new(
+            "redirect-chain-of-10-to-200",
+            get(),
+            "ten 302s in a row, then 200 (Go stops after 10 requests)",
+            b.http(chain(10)).await,
+        )
+        .deliberate(Verdict::Pass, &REDIRECTS),
+        Case::new(
+            "redirect-307-post-with-body",
+            post("ping"),
+            "307 to /missing, which answers 404",
+            b.http(Site::with(vec![
+                Route::new("/health", 307).location("/missing"),
+            ]))
+            .await,
+        ),
+        Case::new(
+            "redirect-301-post-becomes-get",
+            post("ping"),
+            "301 to /ok, which serves only GET",
+            b.http(Site::with(vec![
+                Route::new("/health", 301).location("/ok"),
+                Route::new("/ok", 200).methods(&["GET"]),
+            ]))
+            .await,
+        ),
+        Case::new(
+            "redirect-302-relative-keeps-host",
+            with_host(),
+            "serves only Host api.example.test: 302 to /ok, which answers 200",
+            b.http(Site::with(vec![
+                Route::new("/health", 302).location("/ok").host(vhost),
+                Route::new("/ok", 200).host(vhost),
+            ]))
+            .await,
+        ),
+        Case::new(
+            "redirect-302-absolute-drops-host",
+            with_host(),
+            "302 to an absolute URL of a server that serves only Host api.example.test",
+            b.http(Site::with(vec![
+                Route::new("/health", 302).location(&absolute),
+            ]))
+            .await,
+        )
+        .deliberate(Verdict::Pass, &REDIRECTS),
+        Case::new(
+            "redirect-300-not-followed",
+            get(),
+            "300 Multiple Choices with a Location to /missing",
+            b.http(Site::with(vec![
+                Route::new("/health", 300).location("/missing"),
+            ]))
+            .await,
+        ),
+        Case::new(
+            "redirect-304",
+            get(),
+            "answers 304",
+            b.http(Site::status("/health", 304)).await,
+        ),
+        Case::new(
+            "redirect-303-to-closed-port",
+            get(),
+            "303 to a port that refuses connections",
+            b.http(Site::with(vec![
+                Route::new("/health", 303).location(&format!("http://127.0.0.1:{}/", c.closed)),
+            ]))
+            .await,
+        )
+        .deliberate(Verdict::Pass, &REDIRECTS),
     ]
 }
 

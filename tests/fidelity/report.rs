@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Report {
     /// HAProxy's version (`show info`).
     pub haproxy: String,
+    /// The Go that judged Nomad's verdicts (`go version`).
+    pub go: String,
     /// Every case's check interval.
     pub interval_ms: u64,
     /// Every case's check timeout.
@@ -29,14 +31,19 @@ pub struct Report {
 pub struct Record {
     /// The case's name.
     pub case: &'static str,
+    /// Its group (statuses, redirects, ...).
+    pub category: &'static str,
     /// The check, as the job spec writes it, in one line.
     pub check: String,
     /// The backend's behaviour, in words.
     pub behaviour: &'static str,
-    /// Nomad's verdict (the reference checker).
+    /// Nomad's verdict.
     pub nomad: Verdict,
     /// Why Nomad decided so.
     pub nomad_why: String,
+    /// Who judged Nomad's verdict: Go's net/http, or the reference model
+    /// for a tag-declared gRPC probe.
+    pub judge: &'static str,
     /// HAProxy's first verdict, if one came.
     pub haproxy: Option<Verdict>,
     /// HAProxy's status and check result when it decided.
@@ -86,15 +93,22 @@ fn ms(d: Duration) -> u64 {
 
 impl Record {
     /// The record of `case`, given Nomad's outcome and what HAProxy did.
-    pub fn new(case: &Case, nomad: Outcome, haproxy: Option<&Observation>) -> Record {
+    pub fn new(
+        case: &Case,
+        nomad: Outcome,
+        judge: &'static str,
+        haproxy: Option<&Observation>,
+    ) -> Record {
         let expected = case.expected(nomad.verdict);
         let verdict = haproxy.map(|o| o.verdict);
         Record {
             case: case.name,
+            category: case.category,
             check: case.describe(),
             behaviour: case.behaviour,
             nomad: nomad.verdict,
             nomad_why: nomad.why,
+            judge,
             haproxy: verdict,
             haproxy_detail: haproxy.map(|o| o.detail.clone()),
             agree: verdict == Some(nomad.verdict),
@@ -109,9 +123,16 @@ impl Record {
 
 impl Report {
     /// The report of a run against `haproxy` with these check timings.
-    pub fn new(haproxy: &str, poll: Duration, cases: &[Case], records: Vec<Record>) -> Report {
+    pub fn new(
+        haproxy: &str,
+        go: &str,
+        poll: Duration,
+        cases: &[Case],
+        records: Vec<Record>,
+    ) -> Report {
         Report {
             haproxy: haproxy.to_string(),
+            go: go.to_string(),
             interval_ms: ms(super::case::INTERVAL),
             timeout_ms: ms(super::case::TIMEOUT),
             poll_ms: ms(poll),

@@ -58,6 +58,8 @@ pub struct Reconciler<D: Driver, C: Api> {
     specs: Interner<SpecCheck>,
     plans: BTreeMap<ServiceKey, ServicePlan>,
     dirty: BTreeSet<ServiceKey>,
+    /// When a service whose job spec could not be read is planned again.
+    due: BTreeMap<ServiceKey, Instant>,
     logged: HashSet<String>,
     assembled: Assembled,
     mapped: MappedCache,
@@ -89,6 +91,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             specs: Interner::default(),
             plans: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            due: BTreeMap::new(),
             logged: HashSet::new(),
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
@@ -244,6 +247,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     /// Re-plans the dirty services and assembles the desired state, without
     /// touching HAProxy; returns the services planned and when to plan again.
     pub async fn plan(&mut self) -> (BTreeSet<ServiceKey>, Option<Duration>) {
+        self.mark_due_dirty(Instant::now());
         let dirty = std::mem::take(&mut self.dirty);
         let started = std::time::Instant::now();
         self.resolve_checks(&dirty).await;
@@ -255,10 +259,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 groups.entry(k).or_default().push(instance);
             }
         }
-        let mut retry = None;
         let cached = self.mapped.with(&self.engine, 2 * self.catalog.len());
         let mapper = self.refused.mapper(&cached, &self.engine);
         for service in &dirty {
+            self.due.remove(service);
             let Some(instances) = groups.get(service) else {
                 self.plans.remove(service);
                 continue;
@@ -275,7 +279,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 .collect();
             let plan = plan_service(service.clone(), &inputs, &mapper, self.reports);
             if let Some(after) = plan.retry_after {
-                requeue(&mut retry, after);
+                self.due.insert(service.clone(), Instant::now() + after);
             }
             self.plans.insert(service.clone(), plan);
         }
@@ -293,7 +297,29 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         for conflict in self.assembled.conflicts.clone() {
             self.log_once(&conflict, |c| tracing::warn!("{c}"));
         }
+        let now = Instant::now();
+        let retry = self
+            .due
+            .values()
+            .min()
+            .map(|at| at.saturating_duration_since(now));
         (dirty, retry)
+    }
+
+    /// Marks dirty every service whose retry is due: a job spec that could
+    /// not be read is asked for again at its negative TTL, whatever else
+    /// the loop woke up for.
+    fn mark_due_dirty(&mut self, now: Instant) {
+        let due: Vec<ServiceKey> = self
+            .due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for service in due {
+            self.due.remove(&service);
+            self.dirty.insert(service);
+        }
     }
 
     /// Looks up the job-spec checks of enabled instances of `dirty`

@@ -216,7 +216,8 @@ fn http_lines(
             64,
         )?);
         let what = format!("http-check header {name}");
-        send.push(Token::quoted_literal_log_format(&what, value, MAX_TEXT)?);
+        // Backend lines only go to the config file, never to the CLI.
+        send.push(Token::config_literal_log_format(&what, value, MAX_TEXT)?);
     }
     let has_host = http
         .headers

@@ -246,6 +246,25 @@ impl Token {
         Ok(Token(quoted.0.replace('%', "%%")))
     }
 
+    /// Log-format text with literal content for a config-file line only,
+    /// never a runtime command: like [`Token::quoted_literal_log_format`],
+    /// but `;` and `#` may appear (inside single quotes the config parser
+    /// reads them as text), as in `User-Agent: Nomad/2.0.0 (+url; go1.26)`.
+    ///
+    /// # Errors
+    /// Control characters or a single quote, empty, or over `max`.
+    pub fn config_literal_log_format(what: &str, value: &str, max: usize) -> Result<Token> {
+        check_len(what, value, max)?;
+        if value.chars().any(|c| c.is_control() || c == '\'') {
+            return Err(invalid(
+                what,
+                value,
+                "may not hold control characters or single quotes",
+            ));
+        }
+        Ok(Token(format!("'{}'", value.replace('%', "%%"))))
+    }
+
     /// Our own log-format expression (e.g. a map lookup), already trusted.
     pub(crate) fn trusted_log_format(expr: String) -> Token {
         Token(format!("'{expr}'"))

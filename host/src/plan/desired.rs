@@ -151,6 +151,15 @@ pub fn plan_service(
         retry_after: None,
     };
     let mut backend: Option<BackendSpec> = None;
+    // An instance whose check is unknown gets a plain TCP check. HAProxy
+    // keeps one check per backend, so while one is unknown the backend
+    // checks every server by TCP connect: probing it with another
+    // instance's HTTP check would ask it for a path no job declared for it.
+    let mut unknown_lines: Option<Vec<Vec<crate::haproxy::syntax::Token>>> = None;
+    let any_unknown = inputs.iter().any(|i| {
+        matches!(i.lookup, CheckLookup::Unavailable { .. })
+            && ServiceTags::parse(&i.instance.tags).enabled
+    });
     for input in &inputs {
         let tags = ServiceTags::parse(&input.instance.tags);
         for problem in &tags.problems {
@@ -218,13 +227,22 @@ pub fn plan_service(
             plan.domains.clone_from(&tags.domains);
             new_backend(&plan.key, &tags, &mapped, &mut plan.problems)
         });
+        let unknown = matches!(input.lookup, CheckLookup::Unavailable { .. });
+        if unknown && unknown_lines.is_none() {
+            unknown_lines = Some(mapped.rendered.backend.clone());
+        }
         if let Some(report) = report.as_mut()
             && backend.class == BackendClass::Dynamic
-            && mapped.rendered.backend != backend.check
         {
-            report.notes.push(
-                "its check needs other backend lines than the newest instance's; HAProxy keeps one check per backend, so it is checked with the newest".into(),
-            );
+            if any_unknown && !unknown {
+                report.notes.push(
+                    "checked by TCP connect until the job spec of every instance of its service is read; HAProxy keeps one check per backend".into(),
+                );
+            } else if !any_unknown && mapped.rendered.backend != backend.check {
+                report.notes.push(
+                    "its check needs other backend lines than the newest instance's; HAProxy keeps one check per backend, so it is checked with the newest".into(),
+                );
+            }
         }
         let mut spec = ServerSpec::new(server, instance.address, instance.port);
         spec.weight = tags.weight.unwrap_or(1);
@@ -245,6 +263,16 @@ pub fn plan_service(
             report.notes.extend(mapped.notes.iter().cloned());
             plan.instances.push(report);
         }
+    }
+    if let (Some(backend), Some(lines)) = (backend.as_mut(), unknown_lines)
+        && backend.class == BackendClass::Dynamic
+        && backend.check != lines
+    {
+        backend.check = lines;
+        push_once(
+            &mut plan.problems,
+            "every server is checked by TCP connect until each instance's job spec is read (one check per backend)".into(),
+        );
     }
     plan.backend = backend.map(Arc::new);
     plan

@@ -163,6 +163,39 @@ fn unavailable_specs_fall_back_to_tcp_and_ask_again() {
 }
 
 #[test]
+fn an_unknown_check_turns_an_http_backend_into_tcp_connects_until_it_is_read() {
+    let old = instance("old", "web", 8001, &[ON]);
+    let mut new = instance("new", "web", 8002, &[ON]);
+    new.create_index = 9;
+    let known = found(1, Some(http("/health")));
+    let unknown = CheckLookup::Unavailable {
+        reason: "job web: 500".into(),
+        retry_after: Duration::from_secs(30),
+    };
+    let p = plan("web", &[(&old, &known), (&new, &unknown)]);
+    let backend = p.backend.as_ref().unwrap();
+    assert!(
+        backend.check.is_empty(),
+        "no httpchk: the unknown instance must not be asked for /: {:?}",
+        backend.check
+    );
+    assert_eq!(p.retry_after, Some(Duration::from_secs(30)));
+    assert!(p.problems.iter().any(|m| m.contains("TCP connect")));
+    let old_report = p.instances.iter().find(|r| r.id == "old").unwrap();
+    assert!(old_report.notes.iter().any(|n| n.contains("TCP connect")));
+
+    let read = plan("web", &[(&old, &known), (&new, &known)]);
+    assert!(
+        read.backend
+            .unwrap()
+            .check
+            .iter()
+            .any(|l| l.iter().any(|t| t.as_str() == "httpchk")),
+        "the declared check is back once every spec is read"
+    );
+}
+
+#[test]
 fn hostile_tags_are_refused_and_the_rest_stands() {
     let a = instance(
         "a",

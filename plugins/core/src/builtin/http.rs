@@ -1,12 +1,15 @@
 //! The built-in `http` mapping: pass exactly what Nomad's own HTTP checker passes.
 //!
 //! Nomad (Go's `net/http` client) sends `Method Protocol://addr:port/Path`
-//! with the check's headers, sends `Host: addr:port` when the job sets no
-//! Host, and passes any status below 400. HAProxy gets the same request
-//! through `http-check send` and `http-check expect status 200-399`.
-//! Two deliberate differences (docs/fidelity.md): Go follows 301/302/303
+//! with the check's headers and its own `User-Agent` unless the job sets
+//! one, sends `Host: addr:port` when the job sets no Host (or an empty one),
+//! and passes any status below 400. HAProxy gets the same request through
+//! `http-check send` and `http-check expect status 200-399`.
+//! Deliberate differences (docs/fidelity.md): Go follows 301/302/303
 //! redirects (not 307/308: it cannot replay Nomad's request body), HAProxy
-//! judges the 3xx itself; and the Host header is also sent as SNI.
+//! judges the 3xx itself (setting `redirects`); and the Host header is also
+//! sent as SNI. Where HAProxy cannot send what Go sends (a chunked body, a
+//! blank in the query string), the plan carries a note naming it.
 
 use super::common::{checked_settings, timed_plan};
 use crate::model::{
@@ -15,7 +18,23 @@ use crate::model::{
 };
 
 /// Settings of this plugin besides `rise`/`fall`.
-const KEYS: &[&str] = &["expect-status", "http-version"];
+const KEYS: &[&str] = &[
+    "expect-status",
+    "http-version",
+    "nomad-version",
+    "user-agent",
+    "redirects",
+];
+
+/// The Nomad version named by the default `User-Agent`.
+const NOMAD_VERSION: &str = "2.0.0";
+/// The Go release Nomad's default `User-Agent` names (Nomad 2.0's).
+const GO_VERSION: &str = "go1.26.6";
+/// The statuses that pass with `redirects = "pass"`: all below 400.
+const PASS_REDIRECTS: &str = "200-399";
+/// With `redirects = "fail"`: the redirects Nomad follows (301, 302, 303)
+/// fail; 300, 304 and 307/308 (which Nomad never follows) still pass.
+const FAIL_REDIRECTS: &str = "200-300,304-399";
 
 /// The plugin's self-description.
 pub fn info() -> PluginInfo {
@@ -50,7 +69,12 @@ pub fn map(
         ));
     }
 
-    let host = check.header("Host").and_then(|v| v.first());
+    // Go's `request.Host` is the first Host value; an empty one means
+    // `addr:port`, like no Host at all.
+    let host = check
+        .header("Host")
+        .and_then(|v| v.first())
+        .filter(|h| !h.is_empty());
     let mut headers = Vec::new();
     let mut host_sent = false;
     for header in &check.headers {
@@ -58,7 +82,7 @@ pub fn map(
             // Go sends one Host line, `request.Host`: the first value
             // (HAProxy also refuses a second `hdr Host`).
             if header.name.eq_ignore_ascii_case("host") {
-                if host_sent {
+                if host_sent || host.is_none() {
                     continue;
                 }
                 host_sent = true;
@@ -66,10 +90,30 @@ pub fn map(
             headers.push((header.name.clone(), value.clone()));
         }
     }
+    if check.header("User-Agent").is_none_or(|v| v.is_empty()) {
+        headers.push(("User-Agent".into(), user_agent(&get)?));
+    }
 
+    let (uri, uri_notes) = request_uri(&check.path)?;
+    plan.notes.extend(uri_notes);
+    if !check.body.is_empty() {
+        plan.notes.push(
+            "HAProxy sends the check's body with Content-Length; Nomad's Go client sends it chunked (docs/fidelity.md)".into(),
+        );
+    }
+    let expect = match (get.get("expect-status"), get.get("redirects")) {
+        (Some(status), _) => status,
+        (None, None | Some("pass")) => PASS_REDIRECTS,
+        (None, Some("fail")) => FAIL_REDIRECTS,
+        (None, Some(other)) => {
+            return Err(format!(
+                "setting 'redirects' must be pass or fail, got '{other}'"
+            ));
+        }
+    };
     plan.backend = BackendCheck::Http(HttpCheck {
         method: method(&check.method),
-        uri: request_uri(&check.path)?,
+        uri,
         version: version.into(),
         headers,
         body: check.body.clone(),
@@ -77,7 +121,7 @@ pub fn map(
         expect: vec![HttpExpect {
             negate: false,
             matcher: HttpMatch::Status,
-            pattern: get.get("expect-status").unwrap_or("200-399").into(),
+            pattern: expect.into(),
         }],
     });
 
@@ -93,6 +137,29 @@ pub fn map(
         plan.server.sni = host.map(|h| strip_port(h).to_string());
     }
     Ok(plan)
+}
+
+/// The `User-Agent` Nomad's checker sends when the job sets none:
+/// `Nomad/<version> (+https://www.nomadproject.io/; <go version>)`, or the
+/// `user-agent` setting as a whole.
+fn user_agent(get: &super::common::Options<'_>) -> Result<String, String> {
+    if let Some(agent) = get.get("user-agent") {
+        return Ok(agent.to_string());
+    }
+    let version = get.get("nomad-version").unwrap_or(NOMAD_VERSION);
+    if version.is_empty()
+        || version.len() > 64
+        || !version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".+-".contains(&b))
+    {
+        return Err(format!(
+            "setting 'nomad-version' must be a version like 2.0.0, got '{version}'"
+        ));
+    }
+    Ok(format!(
+        "Nomad/{version} (+https://www.nomadproject.io/; {GO_VERSION})"
+    ))
 }
 
 /// The request method: Nomad's default is GET; otherwise Go sends the
@@ -113,7 +180,11 @@ fn method(raw: &str) -> String {
 /// string is kept as written; a fragment is never sent. The path is sent as
 /// written when every byte may appear in an escaped path (Go's
 /// `validEncoded`), else it is unescaped and escaped again (`shouldEscape`).
-fn request_uri(path: &str) -> Result<String, String> {
+///
+/// Go sends the query string raw, whatever it holds. HAProxy carries any
+/// printable byte but a blank, a quote or a backslash: those are
+/// percent-escaped, and a note says so.
+fn request_uri(path: &str) -> Result<(String, Vec<String>), String> {
     if path.contains("://") || path.starts_with("//") {
         return Err(format!("check path '{path}' must be relative"));
     }
@@ -131,19 +202,31 @@ fn request_uri(path: &str) -> Result<String, String> {
         )
     };
     let mut uri = remove_dot_segments(&escaped);
+    let mut notes = Vec::new();
     if let Some(query) = query {
         uri.push('?');
+        let mut escaped = false;
         for byte in query.bytes() {
             match byte {
-                b' ' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}' => {
-                    uri.push_str(&format!("%{byte:02X}"))
+                b' ' | b'"' | b'\'' | b'\\' | b';' | b'#' => {
+                    escaped = true;
+                    uri.push_str(&format!("%{byte:02X}"));
                 }
                 _ if byte.is_ascii_graphic() => uri.push(byte as char),
-                _ => uri.push_str(&format!("%{byte:02X}")),
+                _ => {
+                    escaped = true;
+                    uri.push_str(&format!("%{byte:02X}"));
+                }
             }
         }
+        if escaped {
+            notes.push(format!(
+                "the query string is sent as {:?}: Nomad's Go client sends it raw, HAProxy cannot carry a blank, quote, backslash, ';', '#' or non-ASCII byte there (docs/fidelity.md)",
+                uri.split_once('?').map_or("", |(_, q)| q)
+            ));
+        }
     }
-    Ok(uri)
+    Ok((uri, notes))
 }
 
 /// Go's `validEncoded` for a path: bytes that may stay as written.
@@ -223,26 +306,26 @@ mod tests {
 
     #[test]
     fn relative_path_gains_a_slash_and_keeps_its_query() {
-        assert_eq!(request_uri("health?full=1").unwrap(), "/health?full=1");
-        assert_eq!(request_uri("/v1/ok?x=a&y=b").unwrap(), "/v1/ok?x=a&y=b");
+        assert_eq!(request_uri("health?full=1").unwrap().0, "/health?full=1");
+        assert_eq!(request_uri("/v1/ok?x=a&y=b").unwrap().0, "/v1/ok?x=a&y=b");
     }
 
     #[test]
     fn path_is_escaped_like_go_and_fragment_dropped() {
-        assert_eq!(request_uri("/a b'c#frag").unwrap(), "/a%20b%27c");
-        assert_eq!(request_uri("").unwrap(), "/");
+        assert_eq!(request_uri("/a b'c#frag").unwrap().0, "/a%20b%27c");
+        assert_eq!(request_uri("").unwrap().0, "/");
         // Valid as written: sent as written, like Go's EscapedPath.
-        assert_eq!(request_uri("/it's/[x]").unwrap(), "/it's/[x]");
-        assert_eq!(request_uri("/a%20b").unwrap(), "/a%20b");
+        assert_eq!(request_uri("/it's/[x]").unwrap().0, "/it's/[x]");
+        assert_eq!(request_uri("/a%20b").unwrap().0, "/a%20b");
         assert!(request_uri("/a b%zz").is_err());
     }
 
     #[test]
     fn dot_segments_are_resolved_like_go() {
-        assert_eq!(request_uri("/status/../health").unwrap(), "/health");
-        assert_eq!(request_uri("/a/./b/..").unwrap(), "/a/");
-        assert_eq!(request_uri("../../x?y=../z").unwrap(), "/x?y=../z");
-        assert_eq!(request_uri("/v1/ok?x=a&y=b").unwrap(), "/v1/ok?x=a&y=b");
+        assert_eq!(request_uri("/status/../health").unwrap().0, "/health");
+        assert_eq!(request_uri("/a/./b/..").unwrap().0, "/a/");
+        assert_eq!(request_uri("../../x?y=../z").unwrap().0, "/x?y=../z");
+        assert_eq!(request_uri("/v1/ok?x=a&y=b").unwrap().0, "/v1/ok?x=a&y=b");
     }
 
     #[test]
@@ -286,9 +369,97 @@ mod tests {
             [
                 pairs("Host", "a.test"),
                 pairs("X-A", "1"),
-                pairs("X-A", "2")
+                pairs("X-A", "2"),
+                pairs(
+                    "User-Agent",
+                    "Nomad/2.0.0 (+https://www.nomadproject.io/; go1.26.6)"
+                ),
             ]
         );
+    }
+
+    fn http_of(check: &NomadCheck, settings: &[(&str, &str)]) -> Result<HttpCheck, String> {
+        let settings: Settings = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let plan = map(&ServiceContext::default(), check, &settings)?;
+        match plan.backend {
+            BackendCheck::Http(http) => Ok(http),
+            _ => Err("not an http check".into()),
+        }
+    }
+
+    fn with_header(name: &str, values: &[&str]) -> NomadCheck {
+        NomadCheck {
+            check_type: "http".into(),
+            interval_ms: 1_000,
+            timeout_ms: 1_000,
+            headers: vec![crate::model::Header {
+                name: name.into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            }],
+            ..NomadCheck::default()
+        }
+    }
+
+    #[test]
+    fn an_empty_host_means_address_and_port_like_go() {
+        let http = http_of(&with_header("Host", &["", "b.test"]), &[]).unwrap();
+        assert!(http.default_host);
+        assert!(!http.headers.iter().any(|(n, _)| n == "Host"));
+    }
+
+    #[test]
+    fn the_job_user_agent_wins_and_the_version_is_a_setting() {
+        let own = http_of(&with_header("user-agent", &["probe/1"]), &[]).unwrap();
+        let agents: Vec<&str> = own
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(agents, ["probe/1"]);
+        let set = http_of(&with_header("X-A", &["1"]), &[("nomad-version", "1.9.7")]).unwrap();
+        assert!(set.headers.contains(&(
+            "User-Agent".into(),
+            "Nomad/1.9.7 (+https://www.nomadproject.io/; go1.26.6)".into()
+        )));
+        let whole = http_of(&with_header("X-A", &["1"]), &[("user-agent", "probe/2")]).unwrap();
+        assert!(
+            whole
+                .headers
+                .contains(&("User-Agent".into(), "probe/2".into()))
+        );
+        assert!(http_of(&with_header("X-A", &["1"]), &[("nomad-version", "1 0")]).is_err());
+    }
+
+    #[test]
+    fn redirects_pass_or_fail_as_the_site_chooses() {
+        let check = with_header("X-A", &["1"]);
+        let status = |settings: &[(&str, &str)]| {
+            http_of(&check, settings).map(|h| h.expect[0].pattern.clone())
+        };
+        assert_eq!(status(&[]).unwrap(), "200-399");
+        assert_eq!(status(&[("redirects", "fail")]).unwrap(), "200-300,304-399");
+        assert_eq!(
+            status(&[("redirects", "fail"), ("expect-status", "200")]).unwrap(),
+            "200"
+        );
+        assert!(status(&[("redirects", "follow")]).is_err());
+    }
+
+    #[test]
+    fn what_haproxy_cannot_send_like_go_is_noted() {
+        let (uri, notes) = request_uri("/h?q=a b&x=<1>|").unwrap();
+        assert_eq!(uri, "/h?q=a%20b&x=<1>|");
+        assert!(notes[0].contains("sends it raw"), "{notes:?}");
+        assert!(request_uri("/h?x={1}").unwrap().1.is_empty());
+        let mut check = with_header("X-A", &["1"]);
+        check.method = "POST".into();
+        check.body = "ping".into();
+        let plan = map(&ServiceContext::default(), &check, &Settings::default()).unwrap();
+        assert!(plan.notes.iter().any(|n| n.contains("chunked")));
     }
 
     #[test]

@@ -1,0 +1,3 @@
+module hnc/fidelity-oracle
+
+go 1.19
