@@ -85,15 +85,15 @@ fn check(command: PluginCommand, out: &mut Out) -> anyhow::Result<ExitCode> {
         check,
         settings,
     } = command;
-    let refused = |why: String| {
-        esay!(out, "refused: {why}");
+    let refused = |out: &mut Out, why: String| {
+        say!(out, "refused: {why}");
         Ok(ExitCode::FAILURE)
     };
     let config = match &config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
             Err(e) => {
-                esay!(out, "error: {e}");
+                say!(out, "error: {e}");
                 return Ok(ExitCode::from(super::EXIT_CONFIG));
             }
         },
