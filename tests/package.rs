@@ -39,10 +39,14 @@ fn the_deb_ships_the_binary_unit_config_and_man_page_and_its_config_validates() 
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    // The connector this test binary was built with, packaged from a target
+    // dir of its own: no second build of the workspace.
     let built = run(
         Command::new(workspace().join("examples/packaging/build-deb.sh"))
             .arg(tmp.path().join("out"))
-            .arg("dev"),
+            .arg("dev")
+            .env("HNC_BINARY", env!("CARGO_BIN_EXE_connector"))
+            .env("CARGO_TARGET_DIR", tmp.path().join("target")),
     );
     let deb = PathBuf::from(built.lines().last().expect("the script prints the .deb"));
     let (root, control) = (tmp.path().join("root"), tmp.path().join("control"));

@@ -15,19 +15,22 @@ const CONNECTOR_JOB: &str = "haproxy-nomad-connector";
 /// policy (`connector-acl.policy.hcl`: read-job everywhere) attached to the
 /// connector's job; the connector's own allocation and its identity.
 async fn task_api_world(dir: &tempfile::TempDir, policy_job: &str) -> (World, String) {
-    let world = World::start_with(SimConfig {
-        task_api_socket: Some(dir.path().join("api.sock")),
-        acl: Some(Acl {
-            tokens: vec![AclToken::management("root")],
-            job_policies: vec![JobPolicy::for_job(
-                "default",
-                policy_job,
-                Capabilities::read(&["*"]),
-            )],
-            ..Acl::default()
-        }),
-        ..SimConfig::default()
-    }, Layout::default())
+    let world = World::start_with(
+        SimConfig {
+            task_api_socket: Some(dir.path().join("api.sock")),
+            acl: Some(Acl {
+                tokens: vec![AclToken::management("root")],
+                job_policies: vec![JobPolicy::for_job(
+                    "default",
+                    policy_job,
+                    Capabilities::read(&["*"]),
+                )],
+                ..Acl::default()
+            }),
+            ..SimConfig::default()
+        },
+        Layout::default(),
+    )
     .await;
     world
         .sim

@@ -3,6 +3,7 @@
 # command line), then `cargo deb`. Prints the .deb's path.
 #   examples/packaging/build-deb.sh [OUTPUT_DIR] [PROFILE]
 # PROFILE is `release` (the default) or `dev` (a quick unoptimised build, for tests).
+# HNC_BINARY=PATH packages that binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-target/debian}"
@@ -11,7 +12,13 @@ command -v cargo-deb >/dev/null || { echo "cargo-deb is missing: cargo install c
 target="${CARGO_TARGET_DIR:-target}"
 dir=release
 [ "$profile" = dev ] && dir=debug
-cargo build --locked -p haproxy-nomad-connector --bin haproxy-nomad-connector --profile "$profile" >&2
+if [ -n "${HNC_BINARY:-}" ]; then
+    # A binary built already (the tests pass theirs): package it as it is.
+    mkdir -p "$target/$dir"
+    cp "$HNC_BINARY" "$target/$dir/haproxy-nomad-connector"
+else
+    cargo build --locked -p haproxy-nomad-connector --bin haproxy-nomad-connector --profile "$profile" >&2
+fi
 "$target/$dir/haproxy-nomad-connector" man --output "$target/$dir/haproxy-nomad-connector.1"
 mkdir -p "$out"
 cargo deb -p haproxy-nomad-connector --no-build --profile "$profile" --no-strip -o "$out" -q >&2

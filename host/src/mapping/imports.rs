@@ -7,7 +7,7 @@
 
 use super::bindings::{WIT_COMPATIBLE, WIT_PACKAGE};
 use super::error::{LoadError, sanitize};
-use wasmparser::{Parser, Payload};
+use wasmparser::{ComponentTypeRef, Parser, Payload};
 
 /// Refuses an import beyond `log` and the mapping types.
 ///
@@ -58,6 +58,10 @@ pub(super) fn top_level_imports(bytes: &[u8]) -> Vec<&str> {
             Payload::ComponentImportSection(section) if depth == 0 => {
                 for import in section {
                     match import {
+                        // A type import (a record the world's functions
+                        // name) grants nothing: only functions and instances
+                        // reach outside the sandbox.
+                        Ok(import) if matches!(import.ty, ComponentTypeRef::Type(_)) => {}
                         Ok(import) => names.push(import.name.name),
                         Err(_) => return Vec::new(),
                     }
@@ -77,6 +81,8 @@ mod tests {
     fn a_wasi_import_is_found_before_compiling() {
         let bytes = wat::parse_str(
             r#"(component
+                 (type $ctx (record (field "name" string)))
+                 (import "service-context" (type (eq $ctx)))
                  (import "log" (func))
                  (import "wasi:cli/environment@0.2.0" (instance))
                  (component (import "wasi:nested/x" (instance))))"#,

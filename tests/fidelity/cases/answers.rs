@@ -4,7 +4,7 @@
 
 use super::Common;
 use crate::fidelity::backends::Backends;
-use crate::fidelity::case::{BUFFER, Case, INTERIM, get, http_with, tcp};
+use crate::fidelity::case::{BUFFER, Case, INTERIM, get, http_with};
 use crate::fidelity::raw::{Then, fixed};
 use hnc_tests::nomad_checker::Verdict;
 use serde_json::json;
@@ -166,7 +166,8 @@ pub(super) async fn framing(b: &mut Backends) -> Vec<Case> {
                 Then::Close,
             )
             .await,
-        ),
+        )
+        .deliberate(Verdict::Fail, &BUFFER),
         Case::new(
             "malformed-chunked-500",
             get(),
@@ -251,6 +252,9 @@ pub(super) async fn resets(b: &mut Backends, c: &Common) -> Vec<Case> {
     let after_request = b.raw(fixed(Vec::new(), Then::Reset)).await;
     let https = || json!({"Protocol": "https", "TLSSkipVerify": true});
     vec![
+        // No TCP check against this backend: whether a connect sees the
+        // reset (Go's dial checks SO_ERROR after the handshake) is a race
+        // on loopback, for Nomad and HAProxy alike.
         Case::new(
             "reset-at-accept",
             get(),
@@ -262,12 +266,6 @@ pub(super) async fn resets(b: &mut Backends, c: &Common) -> Vec<Case> {
             get(),
             "reads the request, then resets",
             after_request,
-        ),
-        Case::new(
-            "tcp-on-reset-at-accept",
-            tcp(json!({})),
-            "resets every connection as it accepts it",
-            at_once,
         ),
         Case::new(
             "https-handshake-never-answered",
