@@ -25,54 +25,56 @@ const BATCH: usize = 500;
 
 fn word() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-zA-Z0-9/_.~%?=&-]{1,12}",
-        "[ -~]{0,10}",
-        "[a-z{}$`|^@!*+]{1,6}",
-        Just("/".to_string()),
+        6 => "[a-zA-Z0-9/_.~%?=&-]{1,12}",
+        1 => "[ -~]{0,10}",
+        1 => "[a-z{}$`|^@!*+]{1,6}",
+        1 => Just("/".to_string()),
     ]
 }
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[ -~]{0,16}",
-        "[a-zé%\\[\\]()\\\\ ]{1,10}",
-        Just(String::new())
+        1 => "[ -~]{0,16}",
+        1 => "[a-zé%\\[\\]()\\\\ ]{1,10}",
+        4 => "[a-zA-Z0-9 ._-]{0,16}",
+        2 => Just(String::new())
     ]
 }
 
 fn status() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?){0,2}",
-        "[0-9x,-]{0,8}",
-        Just("2xx".to_string()),
-        Just("200-399".to_string()),
+        6 => "[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?){0,2}",
+        1 => "[0-9x,-]{0,8}",
+        1 => Just("2xx".to_string()),
+        2 => Just("200-399".to_string()),
     ]
 }
 
 fn regex() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-z^$.*+?()\\[\\]{}|\\\\0-9,-]{1,10}",
-        "\\^[A-Z]{1,3}[0-9]\\{[0-9],[0-9]\\}\\$",
-        Just("[z-a]".to_string()),
-        Just("a{70000}".to_string()),
-        Just("(?i)ok".to_string()),
+        2 => "[a-z^$.*+?()\\[\\]{}|\\\\0-9,-]{1,10}",
+        4 => "\\^[A-Z]{1,3}[0-9]\\{[0-9],[0-9]\\}\\$",
+        1 => Just("[z-a]".to_string()),
+        1 => Just("a{70000}".to_string()),
+        2 => Just("(?i)ok".to_string()),
     ]
 }
 
 fn timer() -> impl Strategy<Value = Option<u32>> {
     prop_oneof![
-        Just(None),
-        (0u32..100_000).prop_map(Some),
-        (2_147_483_000u32..=u32::MAX).prop_map(Some),
+        3 => Just(None),
+        6 => (1u32..100_000).prop_map(Some),
+        1 => Just(Some(0)),
+        1 => (2_147_483_000u32..=u32::MAX).prop_map(Some),
     ]
 }
 
 fn small() -> impl Strategy<Value = Option<u32>> {
-    prop::option::of(prop_oneof![0u32..20, any::<u32>()])
+    prop::option::of(prop_oneof![6 => 1u32..20, 1 => any::<u32>()])
 }
 
 fn host() -> impl Strategy<Value = Option<String>> {
-    prop::option::of(prop_oneof!["[a-z0-9.-]{1,12}", word()])
+    prop::option::of(prop_oneof![6 => "[a-z0-9][a-z0-9.-]{0,11}", 1 => word()])
 }
 
 fn http() -> impl Strategy<Value = BackendCheck> {
@@ -91,9 +93,9 @@ fn http() -> impl Strategy<Value = BackendCheck> {
             pattern,
         });
     (
-        prop_oneof![Just("GET".to_string()), "[A-Za-z!*-]{0,7}"],
+        prop_oneof![6 => Just("GET".to_string()), 1 => "[A-Za-z!*-]{0,7}"],
         word(),
-        prop_oneof![Just("HTTP/1.1".to_string()), "[A-Z0-9/.]{0,9}"],
+        prop_oneof![6 => Just("HTTP/1.1".to_string()), 1 => "[A-Z0-9/.]{0,9}"],
         prop::collection::vec(("[A-Za-z0-9_-]{0,8}", text()), 0..3),
         text(),
         any::<bool>(),

@@ -46,7 +46,13 @@ pub fn words(line: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Characters that must never appear anywhere in what reaches HAProxy.
+/// `line` without its single-quoted parts.
+fn unquoted(line: &str) -> String {
+    line.split('\'').step_by(2).collect()
+}
+
+/// Characters that must never appear in what reaches HAProxy's socket, nor
+/// unquoted in its config: a control character, `;` or `#`.
 pub fn has_forbidden_char(text: &str) -> bool {
     text.chars().any(|c| c.is_control() || c == ';' || c == '#')
 }
@@ -109,7 +115,11 @@ pub fn check_server_args(args: &str) -> Result<(), String> {
 /// # Errors
 /// What is wrong, with the line.
 pub fn check_backend_line(line: &str) -> Result<(), String> {
-    if has_forbidden_char(line) {
+    // Backend lines only reach the config file, never the runtime socket:
+    // there `;` and `#` inside single quotes are literal text (a header
+    // value such as Nomad's own User-Agent). Outside quotes, and control
+    // characters anywhere, they stay forbidden.
+    if line.chars().any(char::is_control) || has_forbidden_char(&unquoted(line)) {
         return Err(format!("forbidden character in {line:?}"));
     }
     let words = words(line)?;

@@ -83,7 +83,7 @@ impl Hostility {
             }
             Hostility::LogBomb => {
                 "(loop $l
-                   (call $log (i32.const 2) (i32.const 65536) (i32.const 60000))
+                   (call $log (i32.const 2) (i32.const 4096) (i32.const 60000))
                    (br $l))
                  unreachable"
             }
