@@ -179,17 +179,17 @@ fn server() -> impl Strategy<Value = ServerCheck> {
         (
             prop::option::of(any::<u16>()),
             prop::option::of(prop_oneof![
-                Just("10.0.0.1".to_string()),
-                Just("::1".to_string()),
-                word()
+                3 => Just("10.0.0.1".to_string()),
+                3 => Just("::1".to_string()),
+                1 => word()
             ]),
         ),
         (any::<bool>(), any::<bool>(), host()),
         (
             prop::option::of(prop_oneof![
-                Just("h2".to_string()),
-                Just("h1".to_string()),
-                "[a-z0-9]{1,4}"
+                3 => Just("h2".to_string()),
+                3 => Just("h1".to_string()),
+                1 => "[a-z0-9]{1,4}"
             ]),
             host(),
             prop::option::of(agent),
@@ -325,9 +325,11 @@ fn every_answer_the_host_accepts_passes_haproxy_c() {
         })
         .unwrap();
     let (accepted, refused_by_host) = (accepted.into_inner(), refused_by_host.get());
-    // The generator must reach both sides of the grammar.
-    assert!(accepted.len() > CASES as usize / 10, "{}", accepted.len());
-    assert!(refused_by_host > CASES / 10, "{refused_by_host}");
+    // The generator must reach both sides of the grammar: a plan has some
+    // twenty fields, each of which may be refused, so a few percent of the
+    // plans are accepted whole; hundreds of them go through `haproxy -c`.
+    assert!(accepted.len() > CASES as usize / 20, "{}", accepted.len());
+    assert!(refused_by_host > CASES / 20, "{refused_by_host}");
     assert_none(&refusals(&haproxy(), dir.path(), &accepted));
 }
 

@@ -45,16 +45,23 @@ async fn page_world() -> Page {
     w.place("db", "g", &[("http", db.port)]);
     let (config, admin) = w.config_with_admin();
     w.start_daemon_with(config);
-    wait_until("web: one server UP, one DOWN", WAIT, || async {
-        let mut statuses: Vec<String> = w
-            .haproxy
-            .statuses("default_web")
-            .await
-            .into_values()
-            .collect();
-        statuses.sort();
-        (statuses == ["DOWN", "UP"]).then_some(())
-    })
+    // A new server is DOWN until its first check: wait for both verdicts.
+    wait_until(
+        "web: one server UP, one DOWN by its check",
+        WAIT,
+        || async {
+            let mut seen: Vec<(String, bool)> = w
+                .haproxy
+                .stat()
+                .await
+                .into_iter()
+                .filter(|r| r["pxname"] == "default_web" && r["svname"] != "BACKEND")
+                .map(|r| (r["status"].clone(), r["check_status"].ends_with("INI")))
+                .collect();
+            seen.sort();
+            (seen == [("DOWN".to_string(), false), ("UP".to_string(), false)]).then_some(())
+        },
+    )
     .await;
     Page {
         w,

@@ -122,7 +122,14 @@ async fn an_unknown_check_is_a_tcp_connect_and_is_read_again_at_the_negative_ttl
     })
     .await;
 
-    // Nomad fails every job read; a second instance starts meanwhile.
+    // A new job version (its spec not cached yet), then Nomad fails every
+    // job read; an instance of the new version starts meanwhile.
+    w.sim.register_job(job(
+        "app",
+        "app",
+        &["haproxy.enable=true", "release=2"],
+        Some(http_check("/health")),
+    ));
     w.sim
         .fail_requests("/v1/job/", 500, "No cluster leader", None);
     let fault = Instant::now();

@@ -428,7 +428,7 @@ fn server_args(
         args.extend([kw("port"), port("check port", p)?]);
     }
     if let Some(addr) = &s.addr {
-        args.extend([kw("addr"), Token::ip("check addr", addr)?]);
+        args.extend([kw("addr"), Token::ip_in_brackets("check addr", addr)?]);
     }
     if s.ssl {
         args.push(kw("check-ssl"));

@@ -143,6 +143,19 @@ impl Token {
             .map_err(|_| invalid(what, value, "is not an IP address"))
     }
 
+    /// An IP address as a server's `addr` keyword reads it: an IPv6
+    /// address in brackets (bare, HAProxy takes its last `:` for a port).
+    ///
+    /// # Errors
+    /// Not an IP address.
+    pub fn ip_in_brackets(what: &str, value: &str) -> Result<Token> {
+        match value.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) => Ok(Token(format!("[{ip}]"))),
+            Ok(ip) => Ok(Token(ip.to_string())),
+            Err(_) => Err(invalid(what, value, "is not an IP address")),
+        }
+    }
+
     /// Lowercase hex of bytes (for `send-binary`), bounded in size.
     ///
     /// # Errors
@@ -227,6 +240,16 @@ impl Token {
         let hir = regex_syntax::Parser::new()
             .parse(value)
             .map_err(|_| invalid(what, value, "is not a valid regular expression"))?;
+        let ast = regex_syntax::ast::parse::Parser::new()
+            .parse(value)
+            .map_err(|_| invalid(what, value, "is not a valid regular expression"))?;
+        if repeats_an_assertion(&ast) {
+            return Err(invalid(
+                what,
+                value,
+                "repeats an assertion such as `$*`, which PCRE refuses",
+            ));
+        }
         if !repetitions_within(&hir, PCRE_MAX_REPEAT) {
             return Err(invalid(
                 what,
@@ -278,6 +301,20 @@ impl Token {
 
 /// PCRE's largest `{n,m}` count.
 const PCRE_MAX_REPEAT: u32 = 65_535;
+
+/// Whether `ast` applies a repetition to an assertion (`^*`, `$+?`):
+/// `regex-syntax` takes it, PCRE refuses it ("quantifier does not follow a
+/// repeatable item").
+fn repeats_an_assertion(ast: &regex_syntax::ast::Ast) -> bool {
+    use regex_syntax::ast::Ast;
+    match ast {
+        Ast::Repetition(r) => matches!(*r.ast, Ast::Assertion(_)) || repeats_an_assertion(&r.ast),
+        Ast::Group(g) => repeats_an_assertion(&g.ast),
+        Ast::Concat(c) => c.asts.iter().any(repeats_an_assertion),
+        Ast::Alternation(a) => a.asts.iter().any(repeats_an_assertion),
+        _ => false,
+    }
+}
 
 /// Whether every `{n,m}` of `hir` stays within `max`.
 fn repetitions_within(hir: &regex_syntax::hir::Hir, max: u32) -> bool {
@@ -386,6 +423,16 @@ mod tests {
         assert!(Token::hostname("sni", "a..b").is_err());
         assert_eq!(Token::ip("addr", "::1").unwrap().as_str(), "::1");
         assert!(Token::ip("addr", "localhost").is_err());
+        assert_eq!(
+            Token::ip_in_brackets("addr", "::1").unwrap().as_str(),
+            "[::1]"
+        );
+        assert_eq!(
+            Token::ip_in_brackets("addr", "10.0.0.1").unwrap().as_str(),
+            "10.0.0.1"
+        );
+        assert!(Token::regex("r", ",0?$*?$.a", 64).is_err());
+        assert!(Token::regex("r", "^ok$", 64).is_ok());
     }
 
     #[test]

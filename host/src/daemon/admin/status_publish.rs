@@ -126,7 +126,7 @@ fn service_view(plan: &ServicePlan) -> ServiceView {
 }
 
 fn ms_text(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
