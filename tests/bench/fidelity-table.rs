@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Picks the rows of one line of the time table.
+type RowFilter<'a> = dyn Fn(&Row) -> bool + 'a;
 fn main() -> ExitCode {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -247,7 +249,7 @@ fn timing(doc: &mut String, report: &Value, rows: &[Row]) {
     );
     let _ = writeln!(doc, "|---|---|---|---|---|---|---|---|");
     let several = |r: &Row| r.str("category") == "several checks";
-    let groups: [(&str, &dyn Fn(&Row) -> bool); 5] = [
+    let groups: [(&str, &RowFilter); 5] = [
         ("all", &|_| true),
         ("pass", &|r| r.str("haproxy") == "pass"),
         ("fail", &|r| r.str("haproxy") == "fail"),
