@@ -247,7 +247,7 @@ impl Token {
             return Err(invalid(
                 what,
                 value,
-                "repeats an assertion such as `$*`, which PCRE refuses",
+                "repeats an assertion or a repetition (`$*`, `a???`), which PCRE refuses",
             ));
         }
         if !repetitions_within(&hir, PCRE_MAX_REPEAT) {
@@ -302,13 +302,16 @@ impl Token {
 /// PCRE's largest `{n,m}` count.
 const PCRE_MAX_REPEAT: u32 = 65_535;
 
-/// Whether `ast` applies a repetition to an assertion (`^*`, `$+?`):
-/// `regex-syntax` takes it, PCRE refuses it ("quantifier does not follow a
-/// repeatable item").
+/// Whether `ast` applies a repetition to an assertion (`^*`, `$+?`) or to
+/// another repetition (`q???`, `a**`): `regex-syntax` takes them, PCRE
+/// refuses them ("quantifier does not follow a repeatable item"). PCRE's
+/// possessive `a?+` is refused too: stricter than HAProxy, never looser.
 fn repeats_an_assertion(ast: &regex_syntax::ast::Ast) -> bool {
     use regex_syntax::ast::Ast;
     match ast {
-        Ast::Repetition(r) => matches!(*r.ast, Ast::Assertion(_)) || repeats_an_assertion(&r.ast),
+        Ast::Repetition(r) => {
+            matches!(*r.ast, Ast::Assertion(_) | Ast::Repetition(_)) || repeats_an_assertion(&r.ast)
+        }
         Ast::Group(g) => repeats_an_assertion(&g.ast),
         Ast::Concat(c) => c.asts.iter().any(repeats_an_assertion),
         Ast::Alternation(a) => a.asts.iter().any(repeats_an_assertion),
@@ -432,6 +435,8 @@ mod tests {
             "10.0.0.1"
         );
         assert!(Token::regex("r", ",0?$*?$.a", 64).is_err());
+        assert!(Token::regex("r", "4$bq???-", 64).is_err());
+        assert!(Token::regex("r", "a+?b", 64).is_ok());
         assert!(Token::regex("r", "^ok$", 64).is_ok());
     }
 
