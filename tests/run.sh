@@ -21,6 +21,7 @@
 # sandbox, properties) never start HAProxy: a second run would test nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export HNC_TEST_DEPS=1
 source tests/install-deps.sh
 cargo test --workspace --locked "$@"
 
