@@ -5,7 +5,7 @@ use haproxy_nomad_connector::daemon;
 use haproxy_nomad_connector::haproxy::Driver;
 use haproxy_nomad_connector::plan::diff;
 use hnc_tests::backends::{HttpBackend, TcpBackend};
-use hnc_tests::haproxy::{Haproxy, StatRow, wait_until};
+use hnc_tests::haproxy::{Haproxy, StatRow, all_up, servers, wait_until};
 use hnc_tests::world::{RESYNC, World, http_check, job, resolved, tcp_check};
 use nomad_sim::{RestartKind, StopKind};
 use std::collections::BTreeMap;
@@ -13,42 +13,6 @@ use std::time::Duration;
 
 const ON: &str = "haproxy.enable=true";
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The servers of a backend: name → (status, check status).
-async fn servers(haproxy: &Haproxy, backend: &str) -> BTreeMap<String, (String, String)> {
-    haproxy
-        .stat()
-        .await
-        .into_iter()
-        .filter(|r| r["pxname"] == backend)
-        .map(|r| {
-            (
-                r["svname"].clone(),
-                (
-                    r["status"].clone(),
-                    r["check_status"].trim_start_matches("* ").to_string(),
-                ),
-            )
-        })
-        .collect()
-}
-
-/// Waits until `backend` has `count` servers, all UP.
-async fn all_up(
-    haproxy: &Haproxy,
-    backend: &str,
-    count: usize,
-) -> BTreeMap<String, (String, String)> {
-    wait_until(
-        &format!("{count} UP servers in {backend}"),
-        WAIT,
-        || async {
-            let s = servers(haproxy, backend).await;
-            (s.len() == count && s.values().all(|(status, _)| status == "UP")).then_some(s)
-        },
-    )
-    .await
-}
 
 /// The server of `backend` whose address port is `port`.
 async fn server_on(haproxy: &Haproxy, backend: &str, port: u16) -> Option<StatRow> {

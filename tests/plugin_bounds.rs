@@ -3,46 +3,13 @@
 //! a prompt shutdown. Real HAProxy, the Nomad simulator, WAT plugins.
 
 use hnc_tests::backends::HttpBackend;
-use hnc_tests::haproxy::{Haproxy, wait_until};
+use hnc_tests::haproxy::{all_up, servers};
 use hnc_tests::hostile::Hostility;
 use hnc_tests::mapping::write_plugin;
 use hnc_tests::world::{World, http_check, job};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 const ON: &str = "haproxy.enable=true";
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The servers of `backend`: name → (status, check status).
-async fn servers(haproxy: &Haproxy, backend: &str) -> BTreeMap<String, (String, String)> {
-    haproxy
-        .stat()
-        .await
-        .into_iter()
-        .filter(|r| r["pxname"] == backend)
-        .map(|r| {
-            let check = r["check_status"].trim_start_matches("* ").to_string();
-            (r["svname"].clone(), (r["status"].clone(), check))
-        })
-        .collect()
-}
-
-/// Waits until `backend` has `count` servers, all UP, and returns them.
-async fn all_up(
-    haproxy: &Haproxy,
-    backend: &str,
-    count: usize,
-) -> BTreeMap<String, (String, String)> {
-    wait_until(
-        &format!("{count} UP servers in {backend}"),
-        WAIT,
-        || async {
-            let s = servers(haproxy, backend).await;
-            (s.len() == count && s.values().all(|(status, _)| status == "UP")).then_some(s)
-        },
-    )
-    .await
-}
 
 /// A world whose `http` checks go to a hostile plugin; `extra` is added to
 /// its `[mapping]` config as TOML.

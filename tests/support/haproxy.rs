@@ -75,6 +75,39 @@ pub fn free_port() -> u16 {
         .expect("a free port on 127.0.0.1")
 }
 
+/// The servers of a backend as HAProxy reports them: name → (status, check
+/// status without its `* ` prefix).
+pub async fn servers(haproxy: &Haproxy, backend: &str) -> BTreeMap<String, (String, String)> {
+    haproxy
+        .stat()
+        .await
+        .into_iter()
+        .filter(|r| r["pxname"] == backend)
+        .map(|r| {
+            let check = r["check_status"].trim_start_matches("* ").to_string();
+            (r["svname"].clone(), (r["status"].clone(), check))
+        })
+        .collect()
+}
+
+/// Waits (30 s at most) until `backend` has `count` servers, all UP, and
+/// returns them as [`servers`] does.
+pub async fn all_up(
+    haproxy: &Haproxy,
+    backend: &str,
+    count: usize,
+) -> BTreeMap<String, (String, String)> {
+    wait_until(
+        &format!("{count} UP servers in {backend}"),
+        Duration::from_secs(30),
+        || async {
+            let s = servers(haproxy, backend).await;
+            (s.len() == count && s.values().all(|(status, _)| status == "UP")).then_some(s)
+        },
+    )
+    .await
+}
+
 /// Polls `probe` every 50 ms until it returns `Some`, or panics naming
 /// `what` after `timeout`. Never use it to assert a duration.
 pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
