@@ -91,7 +91,7 @@ fn load_config(path: Option<&PathBuf>) -> Result<Resolved, ExitCode> {
 /// or its settings that cannot load): [`EXIT_CONFIG`], after printing it.
 fn config_failure(e: &daemon::Error) -> Option<ExitCode> {
     match e {
-        daemon::Error::Mapping(_) | daemon::Error::NomadConfig(_) => {
+        daemon::Error::Mapping(_) => {
             eprintln!("error: {e}");
             Some(ExitCode::from(EXIT_CONFIG))
         }

@@ -29,9 +29,6 @@ pub enum Error {
     /// The mapping engine (plugins, settings) is unusable.
     #[error(transparent)]
     Mapping(#[from] crate::mapping::Error),
-    /// The Nomad settings are unusable.
-    #[error(transparent)]
-    NomadConfig(#[from] nomad::ConfigError),
     /// The Nomad client could not be built.
     #[error(transparent)]
     Nomad(#[from] nomad::Error),

@@ -27,6 +27,17 @@ pub enum Error {
         /// Nomad's plain-text message.
         body: String,
     },
+    /// 401: no credential was sent where one is required (the Task API
+    /// socket always wants one, even with ACLs disabled).
+    #[error(
+        "nomad {what}: unauthorized (HTTP 401: {body}); no token was sent: set `token` or NOMAD_TOKEN (through the Task API socket, give the task `identity {{ env = true }}`)"
+    )]
+    Unauthorized {
+        /// The request.
+        what: String,
+        /// Nomad's plain-text message.
+        body: String,
+    },
     /// Any other non-2xx answer.
     #[error("nomad {what}: HTTP {status}: {body}")]
     Status {
@@ -93,7 +104,10 @@ pub enum Error {
 impl Error {
     /// Whether retrying soon cannot help: the token must change first.
     pub fn is_permission_denied(&self) -> bool {
-        matches!(self, Error::PermissionDenied { .. })
+        matches!(
+            self,
+            Error::PermissionDenied { .. } | Error::Unauthorized { .. }
+        )
     }
 
     /// Whether Nomad answered 404.
@@ -111,6 +125,8 @@ impl Error {
                 && (body.contains("Permission denied") || body.contains("ACL token not found")));
         if denied {
             Error::PermissionDenied { what, status, body }
+        } else if status == 401 {
+            Error::Unauthorized { what, body }
         } else {
             Error::Status { what, status, body }
         }
@@ -138,6 +154,18 @@ mod tests {
         assert!(Error::from_status("x".into(), 403, "Permission denied").is_permission_denied());
         assert!(Error::from_status("x".into(), 500, "Permission denied\n").is_permission_denied());
         assert!(!Error::from_status("x".into(), 500, "No cluster leader").is_permission_denied());
+    }
+
+    #[test]
+    fn unauthorized_names_the_missing_token_and_how_to_send_one() {
+        let e = Error::from_status("GET /v1/services".into(), 401, "Unauthorized");
+        assert!(e.is_permission_denied());
+        let text = e.to_string();
+        assert!(
+            text.contains("HTTP 401") && text.contains("NOMAD_TOKEN"),
+            "{text}"
+        );
+        assert!(text.contains("identity { env = true }"), "{text}");
         assert!(Error::from_status("x".into(), 404, "job not found").is_not_found());
     }
 
