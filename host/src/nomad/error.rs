@@ -154,6 +154,7 @@ mod tests {
         assert!(Error::from_status("x".into(), 403, "Permission denied").is_permission_denied());
         assert!(Error::from_status("x".into(), 500, "Permission denied\n").is_permission_denied());
         assert!(!Error::from_status("x".into(), 500, "No cluster leader").is_permission_denied());
+        assert!(Error::from_status("x".into(), 404, "job not found").is_not_found());
     }
 
     #[test]
@@ -166,7 +167,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("identity { env = true }"), "{text}");
-        assert!(Error::from_status("x".into(), 404, "job not found").is_not_found());
     }
 
     #[test]
