@@ -144,6 +144,12 @@ async fn status_shows_each_server_as_haproxy_sees_it_and_escapes_outside_text() 
     assert!(http["calls"].as_u64().unwrap() >= 1, "{http:#}");
     assert_eq!(http["failures"], 0);
     assert!(http["fuel_per_call"].as_u64().unwrap() > 0);
+    // The http plugin has mapped the checks: it burned some fuel, within budget.
+    let mean = http["fuel_mean"].as_u64().unwrap();
+    assert!(
+        mean > 0 && mean < http["fuel_per_call"].as_u64().unwrap(),
+        "{http}"
+    );
     let reasons: Vec<&str> = status["reloads"]
         .as_array()
         .unwrap()

@@ -308,8 +308,8 @@ impl Engine {
         if let Some(error) = self.failures.get(key, now) {
             return Err(error);
         }
-        self.stats.call(label);
-        let result = route.plugin.call(service, check, &route.settings);
+        let (result, fuel) = route.plugin.call_metered(service, check, &route.settings);
+        self.stats.call(label, fuel);
         if let Err(error) = &result {
             self.stats.error(label, error.cause());
             if !route.plugin.interrupted() {

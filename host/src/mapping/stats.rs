@@ -15,6 +15,9 @@ pub struct Snapshot {
     /// Calls per plugin label (an input that failed within the failure
     /// TTL is answered from memory, without a call).
     pub calls: BTreeMap<String, u64>,
+    /// Fuel burned per plugin label, over all its calls (a call that ran
+    /// out counts its whole budget).
+    pub fuel: BTreeMap<String, u64>,
     /// Failed calls per (plugin label, cause).
     pub errors: BTreeMap<(String, String), u64>,
     /// TCP fallbacks per cause (`no-check`, `unsupported-type`, a plugin
@@ -23,9 +26,11 @@ pub struct Snapshot {
 }
 
 impl Stats {
-    pub(super) fn call(&self, plugin: &str) {
+    pub(super) fn call(&self, plugin: &str, fuel: u64) {
         if let Ok(mut s) = self.inner.lock() {
             *s.calls.entry(plugin.to_string()).or_default() += 1;
+            let burned = s.fuel.entry(plugin.to_string()).or_default();
+            *burned = burned.saturating_add(fuel);
         }
     }
 

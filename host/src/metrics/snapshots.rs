@@ -210,6 +210,14 @@ fn engine(enc: &mut DescriptorEncoder, s: &EngineStats) -> fmt::Result {
     )?;
     family(
         enc,
+        "hnc_plugin_fuel",
+        MetricType::Counter,
+        "Fuel (about one unit per wasm instruction) burned by mapping plugin calls, by plugin; \
+         divided by hnc_plugin_calls_total, the mean cost of a call.",
+        s.fuel.iter().map(|(p, n)| ([("plugin", one_line(p))], *n)),
+    )?;
+    family(
+        enc,
         "hnc_plugin_errors",
         MetricType::Counter,
         "Failed mapping plugin calls, by plugin and cause: timeout, memory (limit hit), trap, \

@@ -107,6 +107,8 @@ pub struct PluginView {
     pub failures: u64,
     /// Calls stopped because they used up their fuel (or their time).
     pub fuel_exhausted: u64,
+    /// The fuel its calls burned, on average (0 before the first call).
+    pub fuel_mean: u64,
     /// The fuel each call may burn.
     pub fuel_per_call: u64,
 }
@@ -242,6 +244,7 @@ impl StatusSource {
             .into_iter()
             .map(|(check_type, plugin)| {
                 let label = plugin.label();
+                let calls = stats.calls.get(label).copied().unwrap_or(0);
                 let failed = |cause: Option<&str>| -> u64 {
                     stats
                         .errors
@@ -254,7 +257,11 @@ impl StatusSource {
                     check_type: check_type.to_string(),
                     plugin: label.to_string(),
                     origin: plugin.origin().to_string(),
-                    calls: stats.calls.get(label).copied().unwrap_or(0),
+                    calls,
+                    fuel_mean: stats
+                        .fuel
+                        .get(label)
+                        .map_or(0, |f| f.checked_div(calls).unwrap_or(0)),
                     failures: failed(None),
                     fuel_exhausted: failed(Some("timeout")),
                     fuel_per_call: plugin.limits().fuel,

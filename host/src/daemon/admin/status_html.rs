@@ -61,7 +61,7 @@ pub fn render(status: &Status) -> String {
                 @for service in &status.services { (service_block(service)) }
                 h2 { "Plugins" }
                 table {
-                    tr { th { "check type" } th { "plugin" } th { "from" } th { "calls" } th { "failures" } th { "out of fuel" } th { "fuel per call" } }
+                    tr { th { "check type" } th { "plugin" } th { "from" } th { "calls" } th { "failures" } th { "out of fuel" } th { "fuel per call (mean)" } th { "fuel budget" } }
                     @for p in &status.plugins {
                         tr {
                             td { code { (p.check_type) } }
@@ -70,6 +70,7 @@ pub fn render(status: &Status) -> String {
                             td { (p.calls) }
                             td { (p.failures) }
                             td { (p.fuel_exhausted) }
+                            td { (p.fuel_mean) }
                             td { (p.fuel_per_call) }
                         }
                     }
