@@ -322,8 +322,15 @@ impl<C: Api> ScopeLoop<C> {
             if let Err(e) = item.and_then(|item| self.on_item(item, &mut s, &mut changes)) {
                 // An oversized frame would come back on every new stream:
                 // stream from after it; the re-list covers its services.
-                if let Error::FrameTooLarge { index: Some(i), .. } = e {
-                    self.last_index = self.last_index.max(Some(i));
+                // Its Job and Allocation events are lost with it, so the job
+                // specs they would have invalidated are read again.
+                if let Error::FrameTooLarge { index, .. } = &e {
+                    if let Some(i) = *index {
+                        self.last_index = self.last_index.max(Some(i));
+                    }
+                    if let Some(inv) = &self.invalidate {
+                        inv.server_reset();
+                    }
                 }
                 return self.failed(e, Some(&s), changes);
             }

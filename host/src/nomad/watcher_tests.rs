@@ -588,6 +588,8 @@ async fn a_frame_over_the_cap_drops_the_stream_and_relists() {
         "{err}"
     );
     assert!(matches!(h.state, Some(State::Relist)));
+    // The frame's Job events are lost with it: cached job specs are dropped.
+    assert_eq!(*h.rec.0.lock().unwrap(), ["reset"]);
     // The re-list opens a new stream and lists again.
     let (changes, _) = h.steps(2).await;
     assert_eq!(ids(&changes), ["=a"]);
