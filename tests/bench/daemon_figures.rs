@@ -17,7 +17,7 @@ use hnc_tests::process::{rss_mb, status_mb};
 use nomad_sim::{PlaceAlloc, Sim, SimConfig, StopKind};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const ON: &str = "haproxy.enable=true";
@@ -86,18 +86,9 @@ level = "{log}"
             .parent()
             .expect("dir")
             .join("haproxy-nomad-connector");
-        // BENCH_WRAP runs the connector under a profiler, e.g.
-        // `BENCH_WRAP=heaptrack`; the figures then measure the profiler too.
-        let mut command = match std::env::var("BENCH_WRAP") {
-            Ok(wrap) if !wrap.trim().is_empty() => {
-                let mut words = wrap.split_whitespace();
-                let mut c = Command::new(words.next().unwrap_or_default());
-                c.args(words).arg(binary);
-                c
-            }
-            _ => Command::new(binary),
-        };
-        let child = command
+        // BENCH_WRAP runs the connector under a profiler; the figures then
+        // measure the profiler too.
+        let child = hnc_tests::process::connector_command(&binary)
             .args(["run", "--config"])
             .arg(&path)
             .spawn()
@@ -142,16 +133,7 @@ level = "{log}"
 impl Drop for Bench {
     fn drop(&mut self) {
         if let Some(mut child) = self.connector.take() {
-            // BENCH_KILL: no graceful shutdown, so that a heap profiler
-            // reports what the daemon held at the end as leaked.
-            let signal = match std::env::var_os("BENCH_KILL") {
-                Some(_) => "-KILL",
-                None => "-TERM",
-            };
-            let _ = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
-            let _ = child.wait();
+            hnc_tests::process::stop_connector(&mut child);
         }
     }
 }

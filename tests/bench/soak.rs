@@ -26,7 +26,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const ON: &str = "haproxy.enable=true";
@@ -237,7 +237,7 @@ level = "warn"
         let binary = std::env::current_exe()
             .map_err(|e| e.to_string())?
             .with_file_name("haproxy-nomad-connector");
-        let child = Command::new(&binary)
+        let child = hnc_tests::process::connector_command(&binary)
             .args(["run", "--config"])
             .arg(&path)
             .stdout(Stdio::null())
@@ -276,10 +276,7 @@ level = "warn"
 
 impl Drop for Connector {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        hnc_tests::process::stop_connector(&mut self.child);
     }
 }
 
