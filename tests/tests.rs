@@ -4,6 +4,7 @@
 //! ports and sockets under a temp dir) and assert what HAProxy reports.
 mod builtin_checks;
 mod connector_process;
+mod deployments;
 mod docs;
 mod driver;
 mod durability;

@@ -8,6 +8,7 @@
 //! [`Control::Shutdown`] stops after the batch in flight.
 
 pub mod admin;
+mod canaries;
 mod interner;
 pub mod lock;
 mod mapped_cache;

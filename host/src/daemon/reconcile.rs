@@ -68,6 +68,8 @@ pub struct Reconciler<D: Driver, C: Api> {
     /// Keep each instance's report in its plan (`explain`); the daemon
     /// does not read them, and at 10,000 instances they hold ~10 MB.
     reports: Reports,
+    /// Allocations' canary status, from the deployment events.
+    canaries: crate::nomad::CanaryBoard,
 }
 
 fn key(instance: &Instance) -> ServiceKey {
@@ -97,6 +99,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             mapped: MappedCache::default(),
             refused: Refused::default(),
             reports: Reports::Skip,
+            canaries: crate::nomad::CanaryBoard::default(),
         }
     }
 
@@ -188,6 +191,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                     self.dirty.insert(service);
                 }
             }
+            Change::Canaries(updates) => {
+                let touched = super::canaries::apply(&mut self.canaries, &self.catalog, updates);
+                self.dirty.extend(touched);
+            }
         }
     }
 
@@ -277,7 +284,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                         .map_or(&CheckLookup::Disabled, |l| &l.lookup),
                 })
                 .collect();
-            let plan = plan_service(service.clone(), &inputs, &mapper, self.reports);
+            let mut plan = plan_service(service.clone(), &inputs, &mapper, self.reports);
+            super::canaries::weigh(&mut plan, instances, &self.canaries);
             if let Some(after) = plan.retry_after {
                 self.due.insert(service.clone(), Instant::now() + after);
             }

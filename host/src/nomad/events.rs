@@ -5,8 +5,9 @@ use super::wire::RawEvent;
 use super::wire::Registration;
 
 /// The topics subscribed to: `Service` for instances, `Job` for check-cache
-/// invalidation, `Allocation` for in-place updates of a running allocation.
-pub(crate) const TOPICS: [&str; 3] = ["Service", "Job", "Allocation"];
+/// invalidation, `Allocation` for in-place updates of a running allocation
+/// (and canary status), `Deployment` for canaries, promotion and failure.
+pub(crate) const TOPICS: [&str; 4] = ["Service", "Job", "Allocation", "Deployment"];
 
 /// What one event means for the connector.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +84,36 @@ pub(crate) fn delta(event: RawEvent) -> Delta {
             None => Delta::Ignored,
         },
         _ => Delta::Ignored,
+    }
+}
+
+/// The canary status an event tells (`Deployment` and `Allocation` topics).
+pub(crate) fn canaries(event: &RawEvent) -> Vec<super::deployments::CanaryUpdate> {
+    use super::deployments::{from_allocation, from_deployment, stopped};
+    match event.topic.as_str() {
+        "Deployment" => event
+            .payload
+            .deployment
+            .as_ref()
+            .map(|d| from_deployment(d, &event.namespace))
+            .unwrap_or_default(),
+        "Allocation" => match &event.payload.allocation {
+            Some(a) if !a.id.is_empty() || !event.key.is_empty() => from_allocation(
+                if a.id.is_empty() { &event.key } else { &a.id },
+                if a.namespace.is_empty() {
+                    &event.namespace
+                } else {
+                    &a.namespace
+                },
+                &a.job_id,
+                a.deployment_status.as_ref(),
+                stopped(&a.client_status, &a.desired_status),
+            )
+            .into_iter()
+            .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
     }
 }
 

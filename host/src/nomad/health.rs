@@ -177,7 +177,7 @@ mod tests {
         let h = w.get();
         assert_eq!(h.stream_lag(), Some(Duration::from_secs(40)));
         board.update("b", |h| {
-            h.received(Instant::now(), ["Service", "Deployment"])
+            h.received(Instant::now(), ["Service", "Evaluation"])
         });
         let h = w.get();
         assert_eq!(h.stream_lag(), Some(Duration::ZERO));

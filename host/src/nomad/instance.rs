@@ -141,6 +141,9 @@ pub enum Change {
         /// Job ID.
         job: String,
     },
+    /// `Deployment` and `Allocation` events told allocations' canary status
+    /// (placed as canaries, promoted, deployment failed, stopped).
+    Canaries(Vec<super::deployments::CanaryUpdate>),
 }
 
 #[cfg(test)]

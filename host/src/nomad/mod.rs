@@ -28,6 +28,7 @@ mod backoff;
 mod checks;
 mod client;
 mod config;
+mod deployments;
 mod error;
 mod events;
 #[cfg(test)]
@@ -47,6 +48,7 @@ pub use backoff::{Action, Backoff, error_policy};
 pub use checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
 pub use client::{Api, ChunkStream, Indexed};
 pub use config::{Address, Config, ConfigError, Env, ProcessEnv, Settings, Tls};
+pub use deployments::{CanaryBoard, CanaryState, CanaryUpdate};
 pub use error::{Error, Result};
 pub use health::{Health, HealthWatch};
 pub use http::{HttpClient, HttpStream};

@@ -108,7 +108,7 @@ impl Catalog {
             Change::Upserted(i) => self.upsert_shared(i.clone()).is_some(),
             Change::Removed(i) => self.remove(&i.id).is_some(),
             Change::Relisted { scope, instances } => self.replace(scope, instances.clone()),
-            Change::JobChanged { .. } => false,
+            Change::JobChanged { .. } | Change::Canaries(_) => false,
         }
     }
 

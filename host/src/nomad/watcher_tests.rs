@@ -163,6 +163,7 @@ fn ids(changes: &[Change]) -> Vec<String> {
                     .join(",")
             ),
             Change::JobChanged { job, .. } => format!("job {job}"),
+            Change::Canaries(updates) => format!("canaries {}", updates.len()),
         })
         .collect()
 }

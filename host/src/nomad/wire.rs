@@ -189,6 +189,8 @@ pub(crate) struct Payload {
     #[serde(deserialize_with = "nd")]
     pub allocation: Option<AllocHead>,
     #[serde(deserialize_with = "nd")]
+    pub deployment: Option<super::deployments::DeploymentHead>,
+    #[serde(deserialize_with = "nd")]
     pub deleted: bool,
 }
 
@@ -216,6 +218,13 @@ pub(crate) struct AllocHead {
     pub namespace: String,
     #[serde(rename = "JobID", deserialize_with = "nd")]
     pub job_id: String,
+    /// `DeploymentStatus` (`Canary`), absent outside deployments.
+    #[serde(deserialize_with = "nd")]
+    pub deployment_status: Option<super::deployments::AllocDeploymentStatus>,
+    #[serde(deserialize_with = "nd")]
+    pub client_status: String,
+    #[serde(deserialize_with = "nd")]
+    pub desired_status: String,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! returns the [`ChangeSet`] the driver applies.
 
 pub mod balance;
+pub mod canary;
 pub mod change;
 pub mod desired;
 pub mod diff;

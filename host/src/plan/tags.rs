@@ -1,6 +1,7 @@
 //! The service tags the planner reads: `haproxy.enable`, backend class and
-//! name, mode, balance, weight, maxconn, backup and domains. Check tags
-//! (`haproxy.check.*`) belong to the mapping engine.
+//! name, mode, balance, weight, maxconn, backup, domains and the canary
+//! weights (`haproxy.canary*`). Check tags (`haproxy.check.*`) belong to the
+//! mapping engine.
 //!
 //! Parsing is strict: a bad value is left out and described in `problems`,
 //! so that one hostile tag never reaches HAProxy and never spoils the rest.
@@ -32,6 +33,14 @@ pub struct ServiceTags {
     pub backup: bool,
     /// `haproxy.domain`, `haproxy.domain.prefix`, `haproxy.domain.regex`.
     pub domains: Vec<(DomainMatch, String)>,
+    /// `haproxy.canary=true`: this registration is a canary's (meant for
+    /// the job's `canary_tags`, which Nomad registers until promotion).
+    pub canary: bool,
+    /// `haproxy.canary.weight`, 0 to 256: a canary's weight.
+    pub canary_weight: Option<u16>,
+    /// `haproxy.canary.share`, 1 to 99 (percent): the share of the
+    /// service's traffic that its canaries get together.
+    pub canary_share: Option<u8>,
     /// Refused tags with the reason.
     pub problems: Vec<String>,
 }
@@ -48,6 +57,9 @@ impl Default for ServiceTags {
             maxconn: None,
             backup: false,
             domains: Vec::new(),
+            canary: false,
+            canary_weight: None,
+            canary_share: None,
             problems: Vec::new(),
         }
     }
@@ -130,6 +142,29 @@ impl ServiceTags {
             "domain.regex" => self
                 .domains
                 .push((DomainMatch::Regex, regex_pattern(value)?)),
+            "canary" => self.canary = boolean(value)?,
+            "canary.weight" => {
+                self.canary_weight = Some(
+                    value
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|w| *w <= 256)
+                        .ok_or("a canary weight is 0 to 256; canaries get the default weight")?,
+                )
+            }
+            "canary.share" => {
+                self.canary_share = Some(
+                    value
+                        .strip_suffix('%')
+                        .unwrap_or(value)
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|p| (1..=99).contains(p))
+                        .ok_or(
+                            "a canary share is a percentage from 1 to 99; canaries get the default weight",
+                        )?,
+                )
+            }
             _ => return Err(format!("unknown tag '{PREFIX}{key}'")),
         }
         Ok(())
@@ -214,6 +249,33 @@ mod tests {
         assert_eq!((t.weight, t.maxconn), (Some(50), Some(100)));
         assert_eq!(t.domains[0], (DomainMatch::Exact, "api.example.com".into()));
         assert_eq!(t.domains[2].0, DomainMatch::Regex);
+    }
+
+    #[test]
+    fn canary_tags_parse_and_bad_values_are_refused() {
+        let t = parse(&[
+            "haproxy.enable=true",
+            "haproxy.canary=true",
+            "haproxy.canary.weight=5",
+            "haproxy.canary.share=20%",
+        ]);
+        assert!(t.problems.is_empty(), "{:?}", t.problems);
+        assert!(t.canary);
+        assert_eq!((t.canary_weight, t.canary_share), (Some(5), Some(20)));
+        let bad = parse(&[
+            "haproxy.enable=true",
+            "haproxy.canary.weight=257",
+            "haproxy.canary.share=0",
+            "haproxy.canary.share=100",
+            "haproxy.canary.share=ten",
+            "haproxy.canary=maybe",
+        ]);
+        assert_eq!(bad.problems.len(), 5, "{:?}", bad.problems);
+        assert!(!bad.canary && bad.canary_weight.is_none() && bad.canary_share.is_none());
+        assert!(bad.problems[0].contains("haproxy.canary.weight=257"));
+        assert!(bad.problems[0].contains("0 to 256"));
+        assert!(bad.problems[3].contains("\"haproxy.canary.share=ten\""));
+        assert!(bad.problems[3].contains("1 to 99"));
     }
 
     #[test]

@@ -40,6 +40,6 @@ mod timefmt;
 pub use acl::{Acl, AclToken, Capabilities, JobPolicy};
 pub use config::{SimConfig, StreamMode};
 pub use goduration::{parse_go_duration, parse_positive_duration};
-pub use lifecycle::{PlaceAlloc, RegisterOutcome, SimError, StopKind};
+pub use lifecycle::{DeploymentEnd, PlaceAlloc, RegisterOutcome, SimError, StopKind};
 pub use scenario::Scenario;
 pub use sim::{RestartKind, Sim};

@@ -257,9 +257,24 @@ impl Sim {
         self.shared.mutate(|st| st.place_alloc(req))
     }
 
-    /// Promotes a canary; the client re-registers it with `Tags`. False if not a live canary.
+    /// Promotes a canary's deployment (all its canaries, as Nomad does); the
+    /// clients re-register them with `Tags`. False if not a live canary.
     pub fn promote(&self, alloc_id: &str) -> bool {
         self.shared.mutate(|st| st.promote(alloc_id))
+    }
+
+    /// Promotes every canary of `alloc_id`'s deployment at once, as
+    /// `nomad deployment promote` does; the clients re-register them with
+    /// `Tags`. False without an active deployment.
+    pub fn promote_deployment(&self, alloc_id: &str) -> bool {
+        self.shared.mutate(|st| st.promote_deployment(alloc_id))
+    }
+
+    /// Fails or cancels `alloc_id`'s deployment (`DeploymentStatusUpdate`);
+    /// its canaries keep running, as canaries, until stopped. False without
+    /// an active deployment.
+    pub fn end_deployment(&self, alloc_id: &str, end: crate::DeploymentEnd) -> bool {
+        self.shared.mutate(|st| st.end_deployment(alloc_id, end))
     }
 
     /// Stops an allocation; `how` decides the Raft type of the service deletions.

@@ -22,8 +22,10 @@ impl<C: Api> ScopeLoop<C> {
             h.last_index = h.last_index.max(index);
         });
         let mut jobs = BTreeSet::new();
+        let mut canaries = Vec::new();
         for event in frame.events {
             let idx = if event.index > 0 { event.index } else { index };
+            canaries.extend(crate::nomad::events::canaries(&event));
             match delta(event) {
                 Delta::ServiceUpserted(reg) => {
                     self.services_index = self.services_index.max(idx);
@@ -80,6 +82,9 @@ impl<C: Api> ScopeLoop<C> {
                 }
                 Delta::Ignored => {}
             }
+        }
+        if !canaries.is_empty() {
+            changes.push(Change::Canaries(canaries));
         }
         changes.extend(
             jobs.into_iter()

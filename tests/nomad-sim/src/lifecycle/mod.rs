@@ -2,6 +2,7 @@
 //! register/deregister, placement, client registration, promotion, and the four
 //! ways an allocation's services disappear.
 
+mod deployments;
 mod jobs;
 mod placement;
 mod stopping;
@@ -9,6 +10,8 @@ mod stopping;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use deployments::DeploymentEnd;
 
 use crate::ids::now_nanos_i64;
 use crate::model::allocs::AllocRecord;

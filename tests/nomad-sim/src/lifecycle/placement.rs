@@ -74,9 +74,11 @@ impl State {
         let node_id = uuid();
         let now = now_nanos_i64();
         let mut txn = self.begin("PlanResult");
-        let deployment_id = self.attach_deployment(&mut txn, &req, &snapshot, &tg, version);
+        let alloc_id = uuid();
+        let deployment_id =
+            self.attach_deployment(&mut txn, &req, &alloc_id, &snapshot, &tg, version);
         let alloc = AllocRecord {
-            id: uuid(),
+            id: alloc_id,
             eval_id: uuid(),
             name: format!("{}.{}[{index_in_group}]", req.job_id, req.group),
             index_in_group,
@@ -145,7 +147,7 @@ impl State {
     }
 
     /// The client's `ServiceRegistration.Upsert` for an alloc; no apply if nothing changed.
-    fn client_register(&mut self, alloc_id: &str) {
+    pub(super) fn client_register(&mut self, alloc_id: &str) {
         let Some(alloc) = self.allocs.get(alloc_id) else {
             return;
         };
@@ -170,6 +172,7 @@ impl State {
         &mut self,
         txn: &mut Txn,
         req: &PlaceAlloc,
+        alloc_id: &str,
         job: &Value,
         tg: &Value,
         version: u64,
@@ -211,6 +214,10 @@ impl State {
             None => return String::new(),
         };
         d.placed_allocs += 1;
+        // `updateDeploymentWithAlloc`: the same plan apply lists a canary.
+        if req.canary {
+            d.placed_canaries.push(alloc_id.to_string());
+        }
         d.modify_index = txn.index;
         let d = d.clone();
         txn.deployment_event(&d);
@@ -218,38 +225,13 @@ impl State {
         d.id
     }
 
-    /// Promotes one canary (`DeploymentPromotion`); the client then re-registers
-    /// it with `Tags` (`ServiceRegistration`). False if not a live canary.
+    /// Promotes a canary: Nomad promotes a deployment's task group as a
+    /// whole (`DeploymentPromotion`), so every canary of its deployment goes
+    /// with it ([`State::promote_deployment`]). False if not a live canary.
     pub(crate) fn promote(&mut self, alloc_id: &str) -> bool {
-        let Some(a) = self.allocs.get(alloc_id) else {
-            return false;
-        };
-        if !a.canary || a.terminal() {
-            return false;
+        match self.allocs.get(alloc_id) {
+            Some(a) if a.canary && !a.terminal() => self.promote_deployment(alloc_id),
+            _ => false,
         }
-        let deployment_id = a.deployment_id.clone();
-        let mut txn = self.begin("DeploymentPromotion");
-        let index = txn.index;
-        self.update_alloc(&mut txn, alloc_id, true, |a| {
-            a.canary = false;
-            a.deployment_modify_index = index;
-        });
-        let canaries_left = self
-            .allocs
-            .values()
-            .any(|a| a.deployment_id == deployment_id && a.canary && !a.terminal());
-        if let Some(d) = self.deployments.get_mut(&deployment_id) {
-            if !canaries_left {
-                d.promoted = true;
-                d.status_description = "Deployment is running".into();
-            }
-            d.modify_index = txn.index;
-            let d = d.clone();
-            txn.deployment_event(&d);
-            txn.touch(tables::DEPLOYMENT);
-        }
-        self.commit(txn);
-        self.client_register(alloc_id);
-        true
     }
 }
