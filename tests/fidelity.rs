@@ -17,6 +17,7 @@ mod fallback;
 mod oracle;
 mod raw;
 mod report;
+mod several_runtime;
 
 use backends::Backends;
 use case::{Case, DIFFERENCES};

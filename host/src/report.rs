@@ -25,8 +25,11 @@ pub struct ServiceReport {
     pub provider: String,
     /// The backend the service's instances go to.
     pub backend: String,
-    /// The job-spec check that was mapped, if any.
+    /// The job-spec check that was mapped, if any (the first of several).
     pub check: Option<NomadCheck>,
+    /// The service's other checks, mapped with the first: HAProxy runs
+    /// them in one sequence, the server is UP only when every one passes.
+    pub others: Vec<NomadCheck>,
     /// `job-spec`, `tags` or `none`.
     pub origin: &'static str,
     /// The plugin asked (`name@version`).
@@ -71,8 +74,7 @@ fn service_report(
         address: "127.0.0.1".into(),
         port: 0,
     };
-    let primary = spec.primary_check();
-    let check = primary.map(|i| spec.checks[i].clone());
+    let checks: Vec<NomadCheck> = spec.ordered_checks().into_iter().cloned().collect();
     let Mapped {
         plan,
         rendered,
@@ -81,26 +83,18 @@ fn service_report(
         fallback,
         mut notes,
         ..
-    } = engine.map(&context, check.as_ref());
-    if let Some(check) = &check
-        && !check.port_label.is_empty()
-        && check.port_label != spec.port_label
-    {
-        notes.push(format!(
-            "check port label '{}' resolves to a port per allocation",
-            check.port_label
-        ));
+    } = engine.map_all(&context, &checks);
+    for check in &checks {
+        if !check.port_label.is_empty() && check.port_label != spec.port_label {
+            notes.push(format!(
+                "check {:?}: port label '{}' resolves to a port per allocation",
+                check.name, check.port_label
+            ));
+        }
     }
-    let others: Vec<&str> = (0..spec.checks.len())
-        .filter(|i| Some(*i) != primary)
-        .map(|i| spec.checks[i].name.as_str())
-        .collect();
-    if !others.is_empty() {
-        notes.push(format!(
-            "HAProxy runs one check per server; not mapped: {}",
-            others.join(", ")
-        ));
-    }
+    let mut checks = checks.into_iter();
+    let check = checks.next();
+    let others: Vec<NomadCheck> = checks.collect();
     ServiceReport {
         namespace: job.namespace.clone(),
         job: job.id.clone(),
@@ -110,6 +104,7 @@ fn service_report(
         provider: spec.provider.clone(),
         backend: backend_name(&job.namespace, &spec.name),
         check,
+        others,
         origin: match origin {
             CheckOrigin::JobSpec => "job-spec",
             CheckOrigin::Tags => "tags",
@@ -163,6 +158,14 @@ pub fn render_haproxy(reports: &[ServiceReport]) -> String {
             .as_deref()
             .map_or(String::new(), |p| format!(", mapped by {}", OneLine(p)));
         let _ = writeln!(out, "#   {check}{plugin}");
+        for c in &r.others {
+            let _ = writeln!(
+                out,
+                "#   and check {:?} ({}): every check must pass",
+                c.name,
+                OneLine(&c.check_type)
+            );
+        }
         if let Some(fallback) = &r.fallback {
             let _ = writeln!(out, "#   fallback {}", OneLine(fallback));
         }
@@ -206,6 +209,7 @@ mod tests {
                 check_type: text.into(),
                 ..NomadCheck::default()
             }),
+            others: Vec::new(),
             origin: "job-spec",
             plugin: Some(text.into()),
             fallback: Some(text.into()),

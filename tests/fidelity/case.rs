@@ -92,25 +92,9 @@ pub const BUFFER: Difference = Difference {
           Raising `tune.bufsize` in the operator's config moves the first limit.",
 };
 
-/// Only one check of a service with several is mapped.
-pub const SEVERAL: Difference = Difference {
-    id: "one-of-several",
-    title: "One check of several is mapped",
-    why: "Nomad requires every check of a service to pass. The connector maps one \
-          check per service (the most specific healthiness check: http, then grpc, \
-          then tcp), so a failing second check is not seen by HAProxy.",
-};
-
 /// Every deliberate difference, for the report and docs/fidelity.md.
-pub const DIFFERENCES: [&Difference; 7] = [
-    &REDIRECTS,
-    &SNI,
-    &INTERIM,
-    &CHUNKED,
-    &QUERY_BLANK,
-    &BUFFER,
-    &SEVERAL,
-];
+pub const DIFFERENCES: [&Difference; 6] =
+    [&REDIRECTS, &SNI, &INTERIM, &CHUNKED, &QUERY_BLANK, &BUFFER];
 
 /// One case: a job-spec check, the real backend behind it, and what HAProxy
 /// is expected to conclude.

@@ -142,6 +142,17 @@ pub fn render(plan: &ServicePlan, assembled: &Assembled, actual: &Actual) -> Str
                 let _ = writeln!(out, "    job check: none");
             }
         }
+        for c in &i.others {
+            let _ = writeln!(
+                out,
+                "    and job check {:?}: {} {}, every {} ms, timeout {} ms (every check must pass)",
+                c.name,
+                OneLine(&c.check_type),
+                OneLine(&c.path),
+                c.interval_ms,
+                c.timeout_ms
+            );
+        }
         if !i.check_tags.is_empty() {
             let _ = writeln!(
                 out,
@@ -229,6 +240,7 @@ mod tests {
                 path: text.into(),
                 ..Default::default()
             }),
+            others: Vec::new(),
             origin: haproxy_nomad_connector::mapping::CheckOrigin::JobSpec,
             plugin: Some(text.into()),
             fallback: Some(haproxy_nomad_connector::mapping::Fallback {

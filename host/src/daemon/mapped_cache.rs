@@ -47,7 +47,7 @@ impl MappedCache {
         }
     }
 
-    fn key(&self, inputs: &(&ServiceContext, Option<&NomadCheck>)) -> u128 {
+    fn key(&self, inputs: &impl std::hash::Hash) -> u128 {
         let (a, b) = &self.keys;
         (u128::from(a.hash_one(inputs)) << 64) | u128::from(b.hash_one(inputs))
     }
@@ -63,6 +63,18 @@ pub(super) struct Cached<'a> {
 impl CheckMapper for Cached<'_> {
     fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
         let key = self.cache.key(&(service, check));
+        self.cached(key, || self.engine.map(service, check))
+    }
+
+    fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
+        let key = self.cache.key(&(service, checks));
+        self.cached(key, || self.engine.map_all(service, checks))
+    }
+}
+
+impl Cached<'_> {
+    /// The result under `key`, or `map`'s (kept when reproducible).
+    fn cached(&self, key: u128, map: impl FnOnce() -> Mapped) -> Arc<Mapped> {
         if let Some(hit) = self
             .cache
             .entries
@@ -72,7 +84,7 @@ impl CheckMapper for Cached<'_> {
         {
             return hit;
         }
-        let mut mapped = self.engine.map(service, check);
+        let mut mapped = map();
         if let Ok(mut args) = self.cache.server_args.lock() {
             mapped.rendered.server = args.intern(&mapped.rendered.server);
         }
@@ -92,10 +104,12 @@ impl CheckMapper for Cached<'_> {
 /// Whether mapping the same inputs again gives the same result: not after
 /// a failed plugin call (a trap, a deadline, a memory cap, bad output).
 fn reproducible(mapped: &Mapped) -> bool {
-    mapped
-        .fallback
-        .as_ref()
-        .is_none_or(|f| matches!(f.cause, "no-check" | "unsupported-type" | "invalid-value"))
+    mapped.fallback.as_ref().is_none_or(|f| {
+        matches!(
+            f.cause,
+            "no-check" | "unsupported-type" | "invalid-value" | "several-checks"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -147,7 +147,23 @@ pub(super) struct Refusing<'a, M> {
 
 impl<M: CheckMapper> CheckMapper for Refusing<'_, M> {
     fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
-        let mapped = self.inner.map(service, check);
+        self.unless_refused(service, check, self.inner.map(service, check))
+    }
+
+    fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
+        let mapped = self.inner.map_checks(service, checks);
+        self.unless_refused(service, checks.first(), mapped)
+    }
+}
+
+impl<M> Refusing<'_, M> {
+    /// `mapped`, or a TCP check of `check` when HAProxy refused it.
+    fn unless_refused(
+        &self,
+        service: &ServiceContext,
+        check: Option<&NomadCheck>,
+        mapped: Arc<Mapped>,
+    ) -> Arc<Mapped> {
         let key = ServiceKey {
             namespace: service.namespace.clone(),
             name: service.name.clone(),

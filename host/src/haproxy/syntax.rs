@@ -75,6 +75,18 @@ impl Token {
         }
     }
 
+    /// Words joined by `separator` (one of the characters [`Token::word`]
+    /// refuses, so no word can hold it): a map value read with `field()`.
+    pub fn word_fields(what: &str, value: &str, separator: char, max: usize) -> Result<Token> {
+        check_len(what, value, max)?;
+        for part in value.split(separator) {
+            if !part.is_empty() {
+                Token::word(what, part, max)?;
+            }
+        }
+        Ok(Token(value.to_string()))
+    }
+
     /// A word from a restricted alphabet (names, methods, protocols).
     ///
     /// # Errors

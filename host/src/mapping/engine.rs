@@ -13,10 +13,10 @@ use super::plugin::Plugin;
 use super::stats::{Snapshot, Stats};
 use super::tags::CheckTags;
 use super::{load, wasm};
-use crate::haproxy::check::{RenderContext, RenderedCheck, render};
+use crate::haproxy::check::{RenderContext, RenderedCheck, Step, render, render_steps};
 use hnc_core::builtin::tcp;
-use hnc_core::model::{CheckPlan, NomadCheck, ServiceContext, Settings};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use hnc_core::model::{BackendCheck, CheckPlan, NomadCheck, ServiceContext, Settings};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -247,6 +247,144 @@ impl Engine {
         }
     }
 
+    /// Maps every check of a service instance: Nomad's AND. One plugin call
+    /// per check (the plugin interface is the same as for one check); the
+    /// results run as one HAProxy rule sequence, so the server is UP only
+    /// when every check passes. The first check is the one `haproxy.check.*`
+    /// tags apply to. Timing: the shortest interval, the longest timeout,
+    /// the largest rise and the smallest fall of the checks.
+    ///
+    /// When a check cannot be one step of the sequence (it fell back to
+    /// TCP, or its mapping has rules of its own), the whole service gets a
+    /// TCP check of every port its checks use, logged with the cause.
+    /// Without a URI map (the servers' own URIs and ports), only the first
+    /// check is mapped, with a note.
+    pub fn map_all(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Mapped {
+        let Some((first, rest)) = checks.split_first() else {
+            return self.map(service, None);
+        };
+        let primary = self.map(service, Some(first));
+        if rest.is_empty() || !primary.plan.server.enabled {
+            return primary;
+        }
+        let names = || {
+            checks
+                .iter()
+                .map(|c| format!("{:?} ({})", c.name, c.check_type))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.render.uri_map.is_none() {
+            let mut primary = primary;
+            let note = format!(
+                "only the first of the checks {} is mapped: several checks need haproxy.uri_map",
+                names()
+            );
+            self.warn_once(service, primary.plugin.as_deref(), "several-checks", &note);
+            primary.notes.push(note);
+            return primary;
+        }
+        // `haproxy.check.*` tags belong to the first check only.
+        let untagged = ServiceContext {
+            tags: service
+                .tags
+                .iter()
+                .filter(|t| !t.starts_with("haproxy.check."))
+                .cloned()
+                .collect(),
+            ..service.clone()
+        };
+        let others: Vec<Mapped> = rest.iter().map(|c| self.map(&untagged, Some(c))).collect();
+        let all: Vec<(&Mapped, &NomadCheck)> = std::iter::once((&primary, first))
+            .chain(others.iter().zip(rest))
+            .collect();
+        let steps: Result<Vec<Step>, (String, &'static str)> =
+            all.iter().map(|(m, c)| step(service, m, c)).collect();
+        let tags = CheckTags::parse(&service.tags);
+        let mut plan = merged(all.iter().map(|(m, _)| &m.plan), &primary.plan);
+        tags.apply_to_output(&mut plan);
+        let mut mapped = Mapped {
+            plan,
+            plugin: primary.plugin.clone(),
+            fallback: None,
+            ..primary.clone()
+        };
+        for (m, _) in &all[1..] {
+            for note in &m.notes {
+                if !mapped.notes.contains(note) {
+                    mapped.notes.push(note.clone());
+                }
+            }
+        }
+        let failed = match steps {
+            Ok(steps) => match render_steps(&mapped.plan, &steps, &self.render) {
+                Ok(rendered) => {
+                    mapped.rendered = rendered;
+                    mapped.notes.push(format!(
+                        "checks {} run in one sequence: the server is UP only when every one passes",
+                        names()
+                    ));
+                    let intervals: BTreeSet<u64> = checks.iter().map(|c| c.interval_ms).collect();
+                    if intervals.len() > 1 {
+                        mapped.notes.push(format!(
+                            "the checks' intervals differ ({} ms): HAProxy runs them all every {} ms, the shortest",
+                            intervals.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                            mapped.plan.server.inter_ms.unwrap_or_default()
+                        ));
+                    }
+                    return mapped;
+                }
+                Err(invalid) => (format!("invalid value: {invalid}"), "invalid-value"),
+            },
+            Err(cause) => cause,
+        };
+        // One check cannot join the sequence: a TCP check of every port.
+        let reason = format!(
+            "several checks, one not mappable ({}): TCP check of every port the checks use",
+            failed.0
+        );
+        self.warn_once(
+            service,
+            primary.plugin.as_deref(),
+            "several-checks",
+            &reason,
+        );
+        self.stats.fallback("several-checks");
+        let mut plan = tcp_plan(service, tags.apply_to_input(Some(first.clone())).as_ref());
+        tags.apply_to_output(&mut plan);
+        plan.server.inter_ms = mapped.plan.server.inter_ms;
+        let mut ports: Vec<u16> = Vec::new();
+        for (m, c) in &all {
+            let port = m.plan.server.port.or(c.check_port).unwrap_or(service.port);
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let steps: Vec<Step> = ports
+            .iter()
+            .map(|&port| Step {
+                http: None,
+                port,
+                host: host_value(&service.address, port),
+                ssl: false,
+                sni: None,
+                alpn: None,
+                proto: None,
+            })
+            .collect();
+        mapped.rendered = if steps.len() > 1 {
+            render_steps(&plan, &steps, &self.render).unwrap_or_default()
+        } else {
+            render(&plan, &self.render).unwrap_or_default()
+        };
+        mapped.plan = plan;
+        mapped.fallback = Some(Fallback {
+            cause: failed.1,
+            reason,
+        });
+        mapped
+    }
+
     /// Applies the output tags, renders, and falls back once more if a
     /// value is invalid. With `fallback` set, the plan is replaced by the TCP
     /// fallback built from `check`'s timing.
@@ -401,9 +539,88 @@ impl Engine {
     }
 }
 
+/// One mapped check as a step of a sequence, or why it cannot be one
+/// (with the fallback cause).
+fn step<'a>(
+    service: &ServiceContext,
+    mapped: &'a Mapped,
+    check: &NomadCheck,
+) -> Result<Step<'a>, (String, &'static str)> {
+    if let Some(f) = &mapped.fallback {
+        return Err((format!("check {:?}: {}", check.name, f.reason), f.cause));
+    }
+    let server = &mapped.plan.server;
+    let refuse = |what: &str| {
+        Err((
+            format!(
+                "check {:?}: {what} cannot be one step of a sequence",
+                check.name
+            ),
+            "several-checks",
+        ))
+    };
+    if !server.enabled {
+        return refuse("a disabled check");
+    }
+    if server.agent.is_some() || server.addr.is_some() {
+        return refuse("an agent check or a check address");
+    }
+    let http = match &mapped.plan.backend {
+        BackendCheck::Tcp => None,
+        BackendCheck::Http(h) => Some(h),
+        BackendCheck::TcpCheck(_) => return refuse("its tcp-check rules"),
+    };
+    let port = server.port.unwrap_or(service.port);
+    Ok(Step {
+        http,
+        port,
+        host: host_value(&service.address, port),
+        ssl: server.ssl,
+        sni: server.sni.as_deref(),
+        alpn: server.alpn.as_deref(),
+        proto: server.proto.as_deref(),
+    })
+}
+
+/// `address:port` as Go's client names it in `Host` (brackets around IPv6).
+fn host_value(address: &str, port: u16) -> String {
+    if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
+/// The timing of several checks run as one: the shortest interval, the
+/// longest timeout, the largest rise and the smallest fall; the rest from
+/// `first`.
+fn merged<'a>(plans: impl Iterator<Item = &'a CheckPlan>, first: &CheckPlan) -> CheckPlan {
+    fn pick(a: Option<u32>, b: Option<u32>, f: fn(u32, u32) -> u32) -> Option<u32> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(f(a, b)),
+            (a, b) => a.or(b),
+        }
+    }
+    let mut out = first.clone();
+    for p in plans {
+        let (s, o) = (&p.server, &mut out.server);
+        o.inter_ms = pick(o.inter_ms, s.inter_ms, u32::min);
+        o.fastinter_ms = pick(o.fastinter_ms, s.fastinter_ms, u32::min);
+        o.downinter_ms = pick(o.downinter_ms, s.downinter_ms, u32::min);
+        o.rise = pick(o.rise, s.rise, u32::max);
+        o.fall = pick(o.fall, s.fall, u32::min);
+        out.timeout_check_ms = pick(out.timeout_check_ms, p.timeout_check_ms, u32::max);
+    }
+    out
+}
+
 /// The ADR's TCP check, keeping the timing of `check` when there is one.
 fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
     check
         .and_then(|c| tcp::map(service, c, &Vec::new()).ok())
         .unwrap_or_else(CheckPlan::tcp_fallback)
 }
+
+#[cfg(test)]
+#[path = "several_tests.rs"]
+mod several_tests;

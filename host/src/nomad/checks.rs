@@ -3,9 +3,9 @@
 //!
 //! Path per look-up: the allocation's version and group from the job's
 //! allocation stubs ([`AllocCache`]), that version's spec ([`SpecCache`]),
-//! the service block by registration ID ([`matching`]), the check HAProxy
-//! runs ([`ServiceSpec::primary_check`]), and a check port label other than
-//! the service's resolved from the allocation's ports.
+//! the service block by registration ID ([`matching`]), its checks in the
+//! order HAProxy runs them ([`ServiceSpec::ordered_checks`]), and each check
+//! port label other than the service's resolved from the allocation's ports.
 
 use super::allocs::AllocCache;
 use super::client::Api;
@@ -45,9 +45,13 @@ pub enum CheckLookup {
 /// A service block's check, with where it came from (for `explain`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SpecCheck {
-    /// The check HAProxy should run; `None` if the block declares none.
-    /// `check_port` is set when its port label differs from the service's.
+    /// The first check HAProxy runs (the one `haproxy.check.*` tags apply
+    /// to); `None` if the block declares none. `check_port` is set when its
+    /// port label differs from the service's.
     pub check: Option<NomadCheck>,
+    /// The block's other checks, `check_port` set likewise: Nomad requires
+    /// every check to pass, so HAProxy runs them after the first.
+    pub others: Vec<NomadCheck>,
     /// The job version.
     pub job_version: u64,
     /// The task group.
@@ -214,17 +218,18 @@ impl<C: Api> Checks<C> {
                 group.name, inst.id
             )
         })?;
-        let mut check = m
-            .service
-            .primary_check()
-            .map(|n| m.service.checks[n].clone());
-        if let Some(c) = check.as_mut() {
+        let mut checks = Vec::new();
+        for c in m.service.ordered_checks() {
+            let mut c = c.clone();
             c.check_port = self
-                .check_port(inst, &alloc, m.service, m.port_label, c)
+                .check_port(inst, &alloc, m.service, m.port_label, &c)
                 .await?;
+            checks.push(c);
         }
+        let mut checks = checks.into_iter();
         Ok(SpecCheck {
-            check,
+            check: checks.next(),
+            others: checks.collect(),
             job_version: version,
             group: group.name.clone(),
             task: m.service.task.clone(),

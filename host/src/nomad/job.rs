@@ -97,6 +97,26 @@ impl ServiceSpec {
         };
         (0..self.checks.len()).min_by_key(|&i| (rank(&self.checks[i]), i))
     }
+
+    /// Every check, as HAProxy runs them: the [`primary_check`] first
+    /// (the one `haproxy.check.*` tags apply to), then the others in the
+    /// order the job writes them. Nomad requires every one to pass.
+    ///
+    /// [`primary_check`]: ServiceSpec::primary_check
+    pub fn ordered_checks(&self) -> Vec<&NomadCheck> {
+        let Some(primary) = self.primary_check() else {
+            return Vec::new();
+        };
+        std::iter::once(&self.checks[primary])
+            .chain(
+                self.checks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != primary)
+                    .map(|(_, c)| c),
+            )
+            .collect()
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -342,5 +362,19 @@ mod tests {
         };
         assert_eq!(s.primary_check(), Some(3));
         assert_eq!(ServiceSpec::default().primary_check(), None);
+        let order: Vec<(&str, &str)> = s
+            .ordered_checks()
+            .iter()
+            .map(|c| (c.check_type.as_str(), c.on_update.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("http", ""),
+                ("tcp", ""),
+                ("http", "ignore"),
+                ("script", "")
+            ]
+        );
     }
 }

@@ -20,11 +20,21 @@ use std::time::Duration;
 pub trait CheckMapper {
     /// Maps `check` (from the job spec, if any) for `service`.
     fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped>;
+
+    /// Maps every check of `service` (Nomad requires each to pass), the
+    /// first being the one tags apply to. By default only the first.
+    fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
+        self.map(service, checks.first())
+    }
 }
 
 impl CheckMapper for Engine {
     fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
         Arc::new(Engine::map(self, service, check))
+    }
+
+    fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
+        Arc::new(Engine::map_all(self, service, checks))
     }
 }
 
@@ -79,8 +89,10 @@ pub struct InstanceReport {
     pub group: String,
     /// Task.
     pub task: String,
-    /// The job spec's check, if any.
+    /// The job spec's check, if any (the first of several).
     pub check: Option<NomadCheck>,
+    /// The job spec's other checks of the service.
+    pub others: Vec<NomadCheck>,
     /// Where the mapped check came from.
     pub origin: CheckOrigin,
     /// The plugin asked, `name@version`.
@@ -165,14 +177,15 @@ pub fn plan_service(
         for problem in &tags.problems {
             push_once(&mut plan.problems, problem.clone());
         }
-        let (spec_check, version, group, task) = match input.lookup {
+        let (spec_check, others, version, group, task) = match input.lookup {
             CheckLookup::Found(spec) => (
                 spec.check.as_ref(),
+                spec.others.as_slice(),
                 Some(spec.job_version),
                 spec.group.clone(),
                 spec.task.clone(),
             ),
-            CheckLookup::Disabled => (None, None, String::new(), String::new()),
+            CheckLookup::Disabled => (None, &[][..], None, String::new(), String::new()),
             CheckLookup::Unavailable {
                 reason,
                 retry_after,
@@ -185,7 +198,7 @@ pub fn plan_service(
                     plan.retry_after
                         .map_or(*retry_after, |d| d.min(*retry_after)),
                 );
-                (None, None, String::new(), String::new())
+                (None, &[][..], None, String::new(), String::new())
             }
         };
         let instance = input.instance;
@@ -199,6 +212,7 @@ pub fn plan_service(
             group: group.clone(),
             task: task.clone(),
             check: spec_check.cloned(),
+            others: others.to_vec(),
             origin: CheckOrigin::None,
             plugin: None,
             fallback: None,
@@ -222,7 +236,14 @@ pub fn plan_service(
             address: instance.address.to_string(),
             port: instance.port,
         };
-        let mapped = mapper.map(&context, spec_check);
+        let mapped = match spec_check {
+            Some(first) if !others.is_empty() => {
+                let checks: Vec<NomadCheck> =
+                    std::iter::once(first).chain(others).cloned().collect();
+                mapper.map_checks(&context, &checks)
+            }
+            _ => mapper.map(&context, spec_check),
+        };
         let backend = backend.get_or_insert_with(|| {
             plan.domains.clone_from(&tags.domains);
             new_backend(&plan.key, &tags, &mapped, &mut plan.problems)

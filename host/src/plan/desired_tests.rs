@@ -30,6 +30,7 @@ fn instance(id: &str, service: &str, port: u16, tags: &[&str]) -> Instance {
 fn found(version: u64, check: Option<NomadCheck>) -> CheckLookup {
     CheckLookup::Found(std::sync::Arc::new(SpecCheck {
         check,
+        others: Vec::new(),
         job_version: version,
         group: "web".into(),
         task: String::new(),
