@@ -51,7 +51,7 @@ pub(super) fn build_project(dir: &Path, out: &mut Out) -> anyhow::Result<PathBuf
     hnc_plugin_builder::write(&path, &component)?;
     say!(
         out,
-        "built {} ({} bytes, component encoded in {:.1} s in all)",
+        "built {} ({} bytes) in {:.1} s",
         path.display(),
         component.len(),
         started.elapsed().as_secs_f64()
