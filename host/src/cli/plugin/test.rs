@@ -108,8 +108,11 @@ struct Runner {
     config: Config,
     component: PathBuf,
     haproxy: Option<PathBuf>,
-    engines: HashMap<(String, Vec<(String, String)>), Result<Engine, String>>,
+    engines: HashMap<EngineKey, Result<Engine, String>>,
 }
+
+/// A check type and the settings its plugin gets.
+type EngineKey = (String, Vec<(String, String)>);
 
 impl Runner {
     /// Runs one fixture; the lines that say why it failed.
@@ -130,7 +133,12 @@ impl Runner {
             .map_err(|e| why(vec![format!("bad fixture: {e}")]))?;
         let key = (check.check_type.clone(), settings);
         let engine = self.engines.entry(key.clone()).or_insert_with(|| {
-            check::engine_for(&self.config, &self.component, &[key.0.clone()], &key.1)
+            check::engine_for(
+                &self.config,
+                &self.component,
+                std::slice::from_ref(&key.0),
+                &key.1,
+            )
         });
         let engine = match (engine, &fixture.expect.refused) {
             (Err(e), Some(wanted)) if e.contains(wanted.as_str()) => return Ok(()),
