@@ -81,6 +81,19 @@ impl Build {
     /// # Errors
     /// The target cannot be installed, cargo fails, or encoding fails.
     pub fn run(&self) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        self.run_cargo(false)
+    }
+
+    /// As [`Build::run`], with cargo's progress on this process's stderr
+    /// (for a person at a terminal rather than a build script).
+    ///
+    /// # Errors
+    /// The target cannot be installed, cargo fails, or encoding fails.
+    pub fn run_showing_progress(&self) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        self.run_cargo(true)
+    }
+
+    fn run_cargo(&self, progress: bool) -> Result<Vec<(String, Vec<u8>)>, Error> {
         ensure_target()?;
         let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cargo
@@ -104,11 +117,18 @@ impl Build {
             cargo.env_remove(var);
         }
         cargo.env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=65536");
-        let output = cargo.output().map_err(Error::CargoSpawn)?;
-        if !output.status.success() {
+        let failed = if progress {
+            let status = cargo.status().map_err(Error::CargoSpawn)?;
+            (!status.success())
+                .then(|| format!("(cargo's messages are above; it exited with {status})"))
+        } else {
+            let output = cargo.output().map_err(Error::CargoSpawn)?;
+            (!output.status.success()).then(|| String::from_utf8_lossy(&output.stderr).into_owned())
+        };
+        if let Some(stderr) = failed {
             return Err(Error::CargoFailed {
                 packages: self.packages.join(", "),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+                stderr,
             });
         }
         let out_dir = self.target_dir.join(TARGET).join(&self.profile);

@@ -21,6 +21,7 @@ pub fn info_to_wit(info: m::PluginInfo) -> w::PluginInfo {
     }
 }
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn log_level(level: m::LogLevel) -> w::LogLevel {
     match level {
         m::LogLevel::Debug => w::LogLevel::Debug,

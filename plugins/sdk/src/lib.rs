@@ -8,9 +8,13 @@
 #![deny(missing_docs)]
 
 mod arena;
+mod capture;
 mod convert;
+mod panic;
 
 pub use arena::CallArena;
+pub use capture::take_logs;
+pub use panic::forward_panics_to_log;
 
 pub use hnc_core as core;
 pub use hnc_core::model::*;
@@ -43,11 +47,18 @@ pub trait Plugin {
 }
 
 /// Writes a line to the host's log; the host tags it with the plugin's name.
+///
+/// Outside wasm (a native `cargo test` of the plugin's logic) there is no
+/// host: the line is kept for [`take_logs`] instead.
 pub fn log(level: LogLevel, message: &str) {
+    #[cfg(target_arch = "wasm32")]
     wit::log(convert::log_level(level), message);
+    #[cfg(not(target_arch = "wasm32"))]
+    capture::push(level, message);
 }
 
-/// Exports a [`Plugin`] implementation as the component's `mapper` world.
+/// Exports a [`Plugin`] implementation as the component's `mapper` world,
+/// with [`forward_panics_to_log`] installed before each call.
 #[macro_export]
 macro_rules! plugin {
     ($plugin:ty) => {
@@ -55,6 +66,7 @@ macro_rules! plugin {
             struct Export;
             impl $crate::wit::Guest for Export {
                 fn info() -> $crate::wit::haproxy_nomad::mapping::types::PluginInfo {
+                    $crate::forward_panics_to_log();
                     $crate::__private::info_to_wit(<$plugin as $crate::Plugin>::info())
                 }
                 fn map_check(
@@ -65,6 +77,7 @@ macro_rules! plugin {
                     $crate::wit::haproxy_nomad::mapping::types::CheckPlan,
                     ::std::string::String,
                 > {
+                    $crate::forward_panics_to_log();
                     $crate::__private::map_check::<$plugin>(service, check, settings)
                 }
             }
@@ -104,4 +117,39 @@ macro_rules! call_arena {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::convert::{info_to_wit, map_check};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_is_captured_natively_per_thread() {
+        let _ = take_logs();
+        log(LogLevel::Warn, "first");
+        log(LogLevel::Debug, "second");
+        let elsewhere = std::thread::spawn(take_logs).join().unwrap();
+        assert!(elsewhere.is_empty(), "{elsewhere:?}");
+        assert_eq!(
+            take_logs(),
+            vec![
+                (LogLevel::Warn, "first".to_string()),
+                (LogLevel::Debug, "second".to_string())
+            ]
+        );
+        assert!(take_logs().is_empty());
+    }
+
+    #[test]
+    fn a_panic_is_logged_with_its_message_and_place() {
+        forward_panics_to_log();
+        let _ = take_logs();
+        let result = std::panic::catch_unwind(|| panic!("no port for check {:?}", "web"));
+        assert!(result.is_err());
+        let logs = take_logs();
+        let (level, message) = logs.last().expect("the panic was logged");
+        assert_eq!(*level, LogLevel::Error);
+        assert!(message.contains("no port for check \"web\""), "{message}");
+        assert!(message.contains("lib.rs"), "{message}");
+    }
 }
