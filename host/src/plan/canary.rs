@@ -271,6 +271,7 @@ mod tests {
                     group: String::new(),
                     task: String::new(),
                     check: None,
+                    others: Vec::new(),
                     origin: crate::mapping::CheckOrigin::None,
                     plugin: None,
                     fallback: None,
