@@ -18,10 +18,18 @@ use crate::plan::tags::ServiceTags;
 use crate::plan::{
     Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
 };
+use schedule::Schedule;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+/// How soon a failed sync (HAProxy unreachable) is tried again.
+const RETRY_SYNC: Duration = Duration::from_secs(1);
 
 /// A job-spec look-up, remembered for one registration version.
 #[derive(Debug, Clone)]
@@ -41,8 +49,6 @@ pub struct Outcome {
     pub reload_reasons: Vec<ReloadReason>,
     /// The driver's report.
     pub report: ApplyReport,
-    /// Reconcile again after this long even without events.
-    pub requeue_after: Option<Duration>,
 }
 
 /// The loop's state: the catalog, the plans, and what is dirty.
@@ -58,8 +64,8 @@ pub struct Reconciler<D: Driver, C: Api> {
     specs: Interner<SpecCheck>,
     plans: BTreeMap<ServiceKey, ServicePlan>,
     dirty: BTreeSet<ServiceKey>,
-    /// When a service whose job spec could not be read is planned again.
-    due: BTreeMap<ServiceKey, Instant>,
+    /// When services are planned again and HAProxy synced again.
+    schedule: Schedule,
     logged: HashSet<String>,
     assembled: Assembled,
     mapped: MappedCache,
@@ -91,7 +97,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             specs: Interner::default(),
             plans: BTreeMap::new(),
             dirty: BTreeSet::new(),
-            due: BTreeMap::new(),
+            schedule: Schedule::default(),
             logged: HashSet::new(),
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
@@ -126,6 +132,13 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     /// The last assembled desired state (for `plan`).
     pub fn assembled(&self) -> &Assembled {
         &self.assembled
+    }
+
+    /// When the loop must run a pass even without events: the earliest due
+    /// time of a service (its job spec is asked for again, HAProxy refused
+    /// its check) or of a sync (the driver asked to apply again).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.schedule.next()
     }
 
     /// Instances known.
@@ -203,7 +216,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
         let started = std::time::Instant::now();
         let before = self.assembled.desired.clone();
-        let (planned, retry) = self.plan().await;
+        let planned = self.plan().await;
         if self.engine.interrupted() {
             // Stopping: the interrupted plugin calls fell back to TCP, which
             // HAProxy must not get. The next start plans them again.
@@ -213,13 +226,16 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         let plan_took = started.elapsed();
         let mut outcome = Outcome {
             planned: planned.len(),
-            requeue_after: retry,
             ..Outcome::default()
         };
+        // This sync does what an earlier report asked to do later; its own
+        // report says what is left.
+        self.schedule.synced();
         let report = match self.driver.sync(&self.assembled.desired).await {
             Ok(report) => report,
             Err(e) => {
                 self.dirty.extend(planned);
+                self.schedule.sync_at(Instant::now() + RETRY_SYNC);
                 return Err(e);
             }
         };
@@ -231,23 +247,28 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             "reconciled"
         );
         self.log_report(&report);
-        let refused = self.refused.record(&report, &self.plans);
-        if !refused.is_empty() {
-            self.dirty.extend(refused);
-            requeue(&mut outcome.requeue_after, Duration::ZERO);
+        let now = Instant::now();
+        // HAProxy refused these services' checks: plan them again now (with
+        // a TCP check), and only them.
+        for service in self.refused.record(&report, &self.plans) {
+            self.schedule.plan_at(service, now);
         }
         if let Some(after) = report.requeue_after {
-            requeue(&mut outcome.requeue_after, after);
+            self.schedule.sync_at(now + after);
         }
         outcome.reload_reasons = reload_reasons(&before, &self.assembled.desired, &report.reload);
         outcome.report = report;
         Ok(outcome)
     }
 
-    /// Re-plans the dirty services and assembles the desired state, without
-    /// touching HAProxy; returns the services planned and when to plan again.
-    pub async fn plan(&mut self) -> (BTreeSet<ServiceKey>, Option<Duration>) {
-        self.mark_due_dirty(Instant::now());
+    /// Re-plans the dirty services and the services whose due time has
+    /// come, and assembles the desired state, without touching HAProxy;
+    /// returns the services planned.
+    pub async fn plan(&mut self) -> BTreeSet<ServiceKey> {
+        // A job spec that could not be read is asked for again at its
+        // negative TTL, whatever else the loop woke up for.
+        let due = self.schedule.take_due(Instant::now());
+        self.dirty.extend(due);
         let dirty = std::mem::take(&mut self.dirty);
         let started = std::time::Instant::now();
         self.resolve_checks(&dirty).await;
@@ -262,7 +283,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         let cached = self.mapped.with(&self.engine, 2 * self.catalog.len());
         let mapper = self.refused.mapper(&cached, &self.engine);
         for service in &dirty {
-            self.due.remove(service);
+            self.schedule.cancel(service);
             let Some(instances) = groups.get(service) else {
                 self.plans.remove(service);
                 continue;
@@ -279,7 +300,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 .collect();
             let plan = plan_service(service.clone(), &inputs, &mapper, self.reports);
             if let Some(after) = plan.retry_after {
-                self.due.insert(service.clone(), Instant::now() + after);
+                self.schedule
+                    .plan_at(service.clone(), Instant::now() + after);
             }
             self.plans.insert(service.clone(), plan);
         }
@@ -297,29 +319,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         for conflict in self.assembled.conflicts.clone() {
             self.log_once(&conflict, |c| tracing::warn!("{c}"));
         }
-        let now = Instant::now();
-        let retry = self
-            .due
-            .values()
-            .min()
-            .map(|at| at.saturating_duration_since(now));
-        (dirty, retry)
-    }
-
-    /// Marks dirty every service whose retry is due: a job spec that could
-    /// not be read is asked for again at its negative TTL, whatever else
-    /// the loop woke up for.
-    fn mark_due_dirty(&mut self, now: Instant) {
-        let due: Vec<ServiceKey> = self
-            .due
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for service in due {
-            self.due.remove(&service);
-            self.dirty.insert(service);
-        }
+        dirty
     }
 
     /// Looks up the job-spec checks of enabled instances of `dirty`
@@ -482,8 +482,4 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
         reasons.push(ReloadReason::Rejected);
     }
     reasons
-}
-
-fn requeue(slot: &mut Option<Duration>, after: Duration) {
-    *slot = Some(slot.map_or(after, |d| d.min(after)));
 }

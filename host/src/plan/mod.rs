@@ -9,6 +9,7 @@ pub mod change;
 pub mod desired;
 pub mod diff;
 pub mod model;
+pub mod requeue;
 pub mod tags;
 
 pub use change::{
@@ -22,3 +23,4 @@ pub use model::{
     Actual, ActualBackend, ActualServer, AdminState, BackendClass, BackendSpec, Balance, Desired,
     DomainMap, DomainMatch, Domains, MapEntries, Mode, OpState, ServerSpec,
 };
+pub use requeue::{Earliest, Requeue};
