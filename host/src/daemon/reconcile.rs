@@ -13,11 +13,11 @@ use crate::haproxy::{ApplyReport, Driver, ReloadOutcome};
 use crate::mapping::Engine;
 use crate::metrics::ReloadReason;
 use crate::nomad::{Api, Change, CheckLookup, Checks, Instance, Scope, SpecCheck};
-use crate::plan::Desired;
 use crate::plan::tags::ServiceTags;
 use crate::plan::{
     Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
 };
+use crate::plan::{BackendSpec, Desired};
 use schedule::Schedule;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -57,6 +57,9 @@ pub struct Reconciler<D: Driver, C: Api> {
     engine: Arc<Engine>,
     checks: Checks<C>,
     catalog: crate::nomad::Catalog,
+    /// The catalog's registration IDs by service, so that a pass reads only
+    /// the instances of the services it plans.
+    by_service: HashMap<ServiceKey, BTreeSet<String>>,
     scopes: Vec<Scope>,
     listed: BTreeSet<String>,
     lookups: HashMap<String, Looked>,
@@ -64,6 +67,9 @@ pub struct Reconciler<D: Driver, C: Api> {
     specs: Interner<SpecCheck>,
     plans: BTreeMap<ServiceKey, ServicePlan>,
     dirty: BTreeSet<ServiceKey>,
+    /// The backends the last plan changed, with what they were before it
+    /// (`None`: new), to name the reasons of a reload.
+    changed: BTreeMap<String, Option<Arc<BackendSpec>>>,
     /// When services are planned again and HAProxy synced again.
     schedule: Schedule,
     logged: HashSet<String>,
@@ -91,12 +97,14 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             engine,
             checks,
             catalog: crate::nomad::Catalog::unindexed(),
+            by_service: HashMap::new(),
             scopes,
             listed: BTreeSet::new(),
             lookups: HashMap::new(),
             specs: Interner::default(),
             plans: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            changed: BTreeMap::new(),
             schedule: Schedule::default(),
             logged: HashSet::new(),
             assembled: Assembled::default(),
@@ -155,8 +163,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
 
     /// Marks every known service dirty (periodic resync, new engine).
     pub fn mark_all_dirty(&mut self) {
-        let keys: Vec<ServiceKey> = self.catalog.instances().map(key).collect();
-        self.dirty.extend(keys);
+        self.dirty.extend(self.by_service.keys().cloned());
         self.dirty.extend(self.plans.keys().cloned());
     }
 
@@ -164,10 +171,20 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     pub fn apply(&mut self, change: &Change) {
         match change {
             Change::Upserted(i) | Change::Removed(i) => {
+                let old = self.catalog.get(&i.id).map(key);
                 if self.catalog.apply(change) {
+                    if let Some(old) = old {
+                        self.unindex(&old, &i.id);
+                        self.dirty.insert(old);
+                    }
                     self.dirty.insert(key(i));
                     if matches!(change, Change::Removed(_)) {
                         self.lookups.remove(&i.id);
+                    } else {
+                        self.by_service
+                            .entry(key(i))
+                            .or_default()
+                            .insert(i.id.clone());
                     }
                 }
             }
@@ -186,7 +203,15 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                     self.dirty.insert(service.clone());
                 }
                 self.dirty.extend(instances.iter().map(|i| key(i)));
-                self.catalog.apply(change);
+                if self.catalog.apply(change) {
+                    self.by_service.clear();
+                    for i in self.catalog.instances() {
+                        self.by_service
+                            .entry(key(i))
+                            .or_default()
+                            .insert(i.id.clone());
+                    }
+                }
                 self.listed.insert(scope.to_string());
             }
             Change::JobChanged { namespace, job } => {
@@ -204,6 +229,24 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
     }
 
+    fn unindex(&mut self, service: &ServiceKey, id: &str) {
+        if let Some(ids) = self.by_service.get_mut(service) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_service.remove(service);
+            }
+        }
+    }
+
+    /// The known instances of `service`.
+    fn instances_of<'a>(&'a self, service: &ServiceKey) -> impl Iterator<Item = &'a Instance> {
+        self.by_service
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.catalog.get(id))
+    }
+
     /// Re-plans the dirty services and syncs HAProxy; nothing before the
     /// first complete listing (an empty view must not empty HAProxy).
     ///
@@ -215,7 +258,6 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             return Ok(Outcome::default());
         }
         let started = std::time::Instant::now();
-        let before = self.assembled.desired.clone();
         let planned = self.plan().await;
         if self.engine.interrupted() {
             // Stopping: the interrupted plugin calls fell back to TCP, which
@@ -256,7 +298,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         if let Some(after) = report.requeue_after {
             self.schedule.sync_at(now + after);
         }
-        outcome.reload_reasons = reload_reasons(&before, &self.assembled.desired, &report.reload);
+        outcome.reload_reasons =
+            reload_reasons(&self.changed, &self.assembled.desired, &report.reload);
         outcome.report = report;
         Ok(outcome)
     }
@@ -273,21 +316,15 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         let started = std::time::Instant::now();
         self.resolve_checks(&dirty).await;
         let resolved = started.elapsed();
-        let mut groups: BTreeMap<ServiceKey, Vec<&Instance>> = BTreeMap::new();
-        for instance in self.catalog.instances() {
-            let k = key(instance);
-            if dirty.contains(&k) {
-                groups.entry(k).or_default().push(instance);
-            }
-        }
         let cached = self.mapped.with(&self.engine, 2 * self.catalog.len());
         let mapper = self.refused.mapper(&cached, &self.engine);
         for service in &dirty {
             self.schedule.cancel(service);
-            let Some(instances) = groups.get(service) else {
+            let instances: Vec<&Instance> = self.instances_of(service).collect();
+            if instances.is_empty() {
                 self.plans.remove(service);
                 continue;
-            };
+            }
             let inputs: Vec<InstanceInput> = instances
                 .iter()
                 .map(|i| InstanceInput {
@@ -307,7 +344,9 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
         let mapped = started.elapsed();
         self.log_problems();
-        self.assembled = assemble(self.plans.values());
+        let assembled = assemble(self.plans.values());
+        self.changed = changed_backends(&dirty, &self.assembled, &assembled);
+        self.assembled = assembled;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
             services = dirty.len(),
@@ -326,10 +365,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     /// services that have none for their current registration, concurrently.
     async fn resolve_checks(&mut self, dirty: &BTreeSet<ServiceKey>) {
         let now = Instant::now();
-        let wanted: Vec<Instance> = self
-            .catalog
-            .instances()
-            .filter(|i| dirty.contains(&key(i)) && ServiceTags::parse(&i.tags).enabled)
+        let wanted: Vec<Instance> = dirty
+            .iter()
+            .flat_map(|service| self.instances_of(service))
+            .filter(|i| ServiceTags::parse(&i.tags).enabled)
             .filter(|i| match self.lookups.get(&i.id) {
                 None => true,
                 Some(l) => l.modify_index != i.modify_index || l.retry_at.is_some_and(|t| t <= now),
@@ -442,8 +481,30 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     }
 }
 
-/// Why a reload happened, from what changed in the desired state.
-fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Vec<ReloadReason> {
+/// The backends that the services of `dirty` gave up or claim, with what
+/// they were in `before` (`None`: new): the only ones a plan of `dirty` can
+/// change.
+fn changed_backends(
+    dirty: &BTreeSet<ServiceKey>,
+    before: &Assembled,
+    now: &Assembled,
+) -> BTreeMap<String, Option<Arc<BackendSpec>>> {
+    dirty
+        .iter()
+        .flat_map(|s| [before.backends.get(s), now.backends.get(s)])
+        .flatten()
+        .filter(|name| before.desired.backends.get(*name) != now.desired.backends.get(*name))
+        .map(|name| (name.clone(), before.desired.backends.get(name).cloned()))
+        .collect()
+}
+
+/// Why a reload happened, from the backends the last plan changed (with
+/// what they were before it) and the desired state now.
+fn reload_reasons(
+    changed: &BTreeMap<String, Option<Arc<BackendSpec>>>,
+    now: &Desired,
+    reload: &ReloadOutcome,
+) -> Vec<ReloadReason> {
     let backends = match reload {
         ReloadOutcome::Done { backends, .. } => backends,
         ReloadOutcome::Rejected { .. } => return vec![ReloadReason::Rejected],
@@ -452,8 +513,13 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
     };
     let mut reasons: Vec<ReloadReason> = backends
         .iter()
-        .map(
-            |name| match (before.backends.get(name), now.backends.get(name)) {
+        .map(|name| {
+            match (
+                changed
+                    .get(name)
+                    .map_or_else(|| now.backends.get(name), Option::as_ref),
+                now.backends.get(name),
+            ) {
                 (_, None) => ReloadReason::BackendRemoved,
                 (None, Some(_)) => ReloadReason::BackendAdded,
                 (Some(old), Some(new)) if old.check != new.check => ReloadReason::CheckChanged,
@@ -467,8 +533,8 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
                     ReloadReason::CheckChanged
                 }
                 _ => ReloadReason::BackendChanged,
-            },
-        )
+            }
+        })
         .collect();
     reasons.sort_by_key(|r| r.as_str());
     reasons.dedup();

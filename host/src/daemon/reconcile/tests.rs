@@ -280,3 +280,43 @@ async fn a_check_haproxy_refuses_re_plans_the_service_it_names_and_only_it() {
     assert!(check_of(&r, "api").contains("/api"), "api keeps its check");
     assert_eq!(r.next_due(), None);
 }
+
+fn reloaded(backends: &[&str]) -> ApplyReport {
+    ApplyReport {
+        reload: ReloadOutcome::Done {
+            worker_pid: 1,
+            backends: backends.iter().map(|b| b.to_string()).collect(),
+            held_back: None,
+        },
+        ..ApplyReport::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_reasons_come_from_what_the_pass_changed() {
+    let api = nomad(&[("web", "a0"), ("api", "b0")], &["web", "api"]);
+    let mut r = reconciler(&api);
+    let web = instance("web", "a0", 8080);
+    let api_instance = instance("api", "b0", 8081);
+    r.apply(&listed(vec![web.clone(), api_instance.clone()]));
+    r.driver().script(reloaded(&["default_web", "default_api"]));
+    let first = r.reconcile().await.expect("pass");
+    assert_eq!(first.reload_reasons, vec![ReloadReason::BackendAdded]);
+
+    r.apply(&Change::Removed(web));
+    r.driver().script(reloaded(&["default_web"]));
+    let removed = r.reconcile().await.expect("pass");
+    assert_eq!(removed.planned, 1);
+    assert_eq!(removed.reload_reasons, vec![ReloadReason::BackendRemoved]);
+
+    let mut weighted = (*api_instance).clone();
+    weighted.modify_index += 1;
+    weighted.tags.push("haproxy.balance=leastconn".into());
+    r.apply(&Change::Upserted(Arc::new(weighted)));
+    r.driver().script(reloaded(&["default_api"]));
+    let changed = r.reconcile().await.expect("pass");
+    assert_eq!(changed.planned, 1);
+    assert_eq!(changed.reload_reasons, vec![ReloadReason::BackendChanged]);
+    let backend = &r.assembled().desired.backends["default_api"];
+    assert_eq!(backend.balance, crate::plan::Balance::LeastConn);
+}
