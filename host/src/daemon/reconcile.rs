@@ -13,15 +13,23 @@ use crate::haproxy::{ApplyReport, Driver, ReloadOutcome};
 use crate::mapping::Engine;
 use crate::metrics::ReloadReason;
 use crate::nomad::{Api, Change, CheckLookup, Checks, Instance, Scope, SpecCheck};
-use crate::plan::Desired;
 use crate::plan::tags::ServiceTags;
 use crate::plan::{
     Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
 };
+use crate::plan::{BackendSpec, Desired};
+use schedule::Schedule;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+/// How soon a failed sync (HAProxy unreachable) is tried again.
+const RETRY_SYNC: Duration = Duration::from_secs(1);
 
 /// A job-spec look-up, remembered for one registration version.
 #[derive(Debug, Clone)]
@@ -41,8 +49,6 @@ pub struct Outcome {
     pub reload_reasons: Vec<ReloadReason>,
     /// The driver's report.
     pub report: ApplyReport,
-    /// Reconcile again after this long even without events.
-    pub requeue_after: Option<Duration>,
 }
 
 /// The loop's state: the catalog, the plans, and what is dirty.
@@ -51,6 +57,9 @@ pub struct Reconciler<D: Driver, C: Api> {
     engine: Arc<Engine>,
     checks: Checks<C>,
     catalog: crate::nomad::Catalog,
+    /// The catalog's registration IDs by service, so that a pass reads only
+    /// the instances of the services it plans.
+    by_service: HashMap<ServiceKey, BTreeSet<String>>,
     scopes: Vec<Scope>,
     listed: BTreeSet<String>,
     lookups: HashMap<String, Looked>,
@@ -58,8 +67,11 @@ pub struct Reconciler<D: Driver, C: Api> {
     specs: Interner<SpecCheck>,
     plans: BTreeMap<ServiceKey, ServicePlan>,
     dirty: BTreeSet<ServiceKey>,
-    /// When a service whose job spec could not be read is planned again.
-    due: BTreeMap<ServiceKey, Instant>,
+    /// The backends the last plan changed, with what they were before it
+    /// (`None`: new), to name the reasons of a reload.
+    changed: BTreeMap<String, Option<Arc<BackendSpec>>>,
+    /// When services are planned again and HAProxy synced again.
+    schedule: Schedule,
     logged: HashSet<String>,
     assembled: Assembled,
     mapped: MappedCache,
@@ -87,13 +99,15 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             engine,
             checks,
             catalog: crate::nomad::Catalog::unindexed(),
+            by_service: HashMap::new(),
             scopes,
             listed: BTreeSet::new(),
             lookups: HashMap::new(),
             specs: Interner::default(),
             plans: BTreeMap::new(),
             dirty: BTreeSet::new(),
-            due: BTreeMap::new(),
+            changed: BTreeMap::new(),
+            schedule: Schedule::default(),
             logged: HashSet::new(),
             assembled: Assembled::default(),
             mapped: MappedCache::default(),
@@ -131,6 +145,13 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         &self.assembled
     }
 
+    /// When the loop must run a pass even without events: the earliest due
+    /// time of a service (its job spec is asked for again, HAProxy refused
+    /// its check) or of a sync (the driver asked to apply again).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.schedule.next()
+    }
+
     /// Instances known.
     pub fn instances(&self) -> usize {
         self.catalog.len()
@@ -145,8 +166,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
 
     /// Marks every known service dirty (periodic resync, new engine).
     pub fn mark_all_dirty(&mut self) {
-        let keys: Vec<ServiceKey> = self.catalog.instances().map(key).collect();
-        self.dirty.extend(keys);
+        self.dirty.extend(self.by_service.keys().cloned());
         self.dirty.extend(self.plans.keys().cloned());
     }
 
@@ -154,10 +174,20 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     pub fn apply(&mut self, change: &Change) {
         match change {
             Change::Upserted(i) | Change::Removed(i) => {
+                let old = self.catalog.get(&i.id).map(key);
                 if self.catalog.apply(change) {
+                    if let Some(old) = old {
+                        self.unindex(&old, &i.id);
+                        self.dirty.insert(old);
+                    }
                     self.dirty.insert(key(i));
                     if matches!(change, Change::Removed(_)) {
                         self.lookups.remove(&i.id);
+                    } else {
+                        self.by_service
+                            .entry(key(i))
+                            .or_default()
+                            .insert(i.id.clone());
                     }
                 }
             }
@@ -176,7 +206,15 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                     self.dirty.insert(service.clone());
                 }
                 self.dirty.extend(instances.iter().map(|i| key(i)));
-                self.catalog.apply(change);
+                if self.catalog.apply(change) {
+                    self.by_service.clear();
+                    for i in self.catalog.instances() {
+                        self.by_service
+                            .entry(key(i))
+                            .or_default()
+                            .insert(i.id.clone());
+                    }
+                }
                 self.listed.insert(scope.to_string());
             }
             Change::JobChanged { namespace, job } => {
@@ -198,6 +236,24 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
     }
 
+    fn unindex(&mut self, service: &ServiceKey, id: &str) {
+        if let Some(ids) = self.by_service.get_mut(service) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_service.remove(service);
+            }
+        }
+    }
+
+    /// The known instances of `service`.
+    fn instances_of<'a>(&'a self, service: &ServiceKey) -> impl Iterator<Item = &'a Instance> {
+        self.by_service
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.catalog.get(id))
+    }
+
     /// Re-plans the dirty services and syncs HAProxy; nothing before the
     /// first complete listing (an empty view must not empty HAProxy).
     ///
@@ -209,8 +265,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             return Ok(Outcome::default());
         }
         let started = std::time::Instant::now();
-        let before = self.assembled.desired.clone();
-        let (planned, retry) = self.plan().await;
+        let planned = self.plan().await;
         if self.engine.interrupted() {
             // Stopping: the interrupted plugin calls fell back to TCP, which
             // HAProxy must not get. The next start plans them again.
@@ -220,13 +275,16 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         let plan_took = started.elapsed();
         let mut outcome = Outcome {
             planned: planned.len(),
-            requeue_after: retry,
             ..Outcome::default()
         };
+        // This sync does what an earlier report asked to do later; its own
+        // report says what is left.
+        self.schedule.synced();
         let report = match self.driver.sync(&self.assembled.desired).await {
             Ok(report) => report,
             Err(e) => {
                 self.dirty.extend(planned);
+                self.schedule.sync_at(Instant::now() + RETRY_SYNC);
                 return Err(e);
             }
         };
@@ -238,42 +296,42 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             "reconciled"
         );
         self.log_report(&report);
-        let refused = self.refused.record(&report, &self.plans);
-        if !refused.is_empty() {
-            self.dirty.extend(refused);
-            requeue(&mut outcome.requeue_after, Duration::ZERO);
+        let now = Instant::now();
+        // HAProxy refused these services' checks: plan them again now (with
+        // a TCP check), and only them.
+        for service in self.refused.record(&report, &self.plans) {
+            self.schedule.plan_at(service, now);
         }
         if let Some(after) = report.requeue_after {
-            requeue(&mut outcome.requeue_after, after);
+            self.schedule.sync_at(now + after);
         }
-        outcome.reload_reasons = reload_reasons(&before, &self.assembled.desired, &report.reload);
+        outcome.reload_reasons =
+            reload_reasons(&self.changed, &self.assembled.desired, &report.reload);
         outcome.report = report;
         Ok(outcome)
     }
 
-    /// Re-plans the dirty services and assembles the desired state, without
-    /// touching HAProxy; returns the services planned and when to plan again.
-    pub async fn plan(&mut self) -> (BTreeSet<ServiceKey>, Option<Duration>) {
-        self.mark_due_dirty(Instant::now());
+    /// Re-plans the dirty services and the services whose due time has
+    /// come, and assembles the desired state, without touching HAProxy;
+    /// returns the services planned.
+    pub async fn plan(&mut self) -> BTreeSet<ServiceKey> {
+        // A job spec that could not be read is asked for again at its
+        // negative TTL, whatever else the loop woke up for.
+        let due = self.schedule.take_due(Instant::now());
+        self.dirty.extend(due);
         let dirty = std::mem::take(&mut self.dirty);
         let started = std::time::Instant::now();
         self.resolve_checks(&dirty).await;
         let resolved = started.elapsed();
-        let mut groups: BTreeMap<ServiceKey, Vec<&Instance>> = BTreeMap::new();
-        for instance in self.catalog.instances() {
-            let k = key(instance);
-            if dirty.contains(&k) {
-                groups.entry(k).or_default().push(instance);
-            }
-        }
         let cached = self.mapped.with(&self.engine, 2 * self.catalog.len());
         let mapper = self.refused.mapper(&cached, &self.engine);
         for service in &dirty {
-            self.due.remove(service);
-            let Some(instances) = groups.get(service) else {
+            self.schedule.cancel(service);
+            let instances: Vec<&Instance> = self.instances_of(service).collect();
+            if instances.is_empty() {
                 self.plans.remove(service);
                 continue;
-            };
+            }
             let inputs: Vec<InstanceInput> = instances
                 .iter()
                 .map(|i| InstanceInput {
@@ -287,13 +345,16 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             let mut plan = plan_service(service.clone(), &inputs, &mapper, self.reports);
             super::canaries::weigh(&mut plan, instances, &self.canaries);
             if let Some(after) = plan.retry_after {
-                self.due.insert(service.clone(), Instant::now() + after);
+                self.schedule
+                    .plan_at(service.clone(), Instant::now() + after);
             }
             self.plans.insert(service.clone(), plan);
         }
         let mapped = started.elapsed();
         self.log_problems();
-        self.assembled = assemble(self.plans.values());
+        let assembled = assemble(self.plans.values());
+        self.changed = changed_backends(&dirty, &self.assembled, &assembled);
+        self.assembled = assembled;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
             services = dirty.len(),
@@ -305,39 +366,17 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         for conflict in self.assembled.conflicts.clone() {
             self.log_once(&conflict, |c| tracing::warn!("{c}"));
         }
-        let now = Instant::now();
-        let retry = self
-            .due
-            .values()
-            .min()
-            .map(|at| at.saturating_duration_since(now));
-        (dirty, retry)
-    }
-
-    /// Marks dirty every service whose retry is due: a job spec that could
-    /// not be read is asked for again at its negative TTL, whatever else
-    /// the loop woke up for.
-    fn mark_due_dirty(&mut self, now: Instant) {
-        let due: Vec<ServiceKey> = self
-            .due
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for service in due {
-            self.due.remove(&service);
-            self.dirty.insert(service);
-        }
+        dirty
     }
 
     /// Looks up the job-spec checks of enabled instances of `dirty`
     /// services that have none for their current registration, concurrently.
     async fn resolve_checks(&mut self, dirty: &BTreeSet<ServiceKey>) {
         let now = Instant::now();
-        let wanted: Vec<Instance> = self
-            .catalog
-            .instances()
-            .filter(|i| dirty.contains(&key(i)) && ServiceTags::parse(&i.tags).enabled)
+        let wanted: Vec<Instance> = dirty
+            .iter()
+            .flat_map(|service| self.instances_of(service))
+            .filter(|i| ServiceTags::parse(&i.tags).enabled)
             .filter(|i| match self.lookups.get(&i.id) {
                 None => true,
                 Some(l) => l.modify_index != i.modify_index || l.retry_at.is_some_and(|t| t <= now),
@@ -450,8 +489,30 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     }
 }
 
-/// Why a reload happened, from what changed in the desired state.
-fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Vec<ReloadReason> {
+/// The backends that the services of `dirty` gave up or claim, with what
+/// they were in `before` (`None`: new): the only ones a plan of `dirty` can
+/// change.
+fn changed_backends(
+    dirty: &BTreeSet<ServiceKey>,
+    before: &Assembled,
+    now: &Assembled,
+) -> BTreeMap<String, Option<Arc<BackendSpec>>> {
+    dirty
+        .iter()
+        .flat_map(|s| [before.backends.get(s), now.backends.get(s)])
+        .flatten()
+        .filter(|name| before.desired.backends.get(*name) != now.desired.backends.get(*name))
+        .map(|name| (name.clone(), before.desired.backends.get(name).cloned()))
+        .collect()
+}
+
+/// Why a reload happened, from the backends the last plan changed (with
+/// what they were before it) and the desired state now.
+fn reload_reasons(
+    changed: &BTreeMap<String, Option<Arc<BackendSpec>>>,
+    now: &Desired,
+    reload: &ReloadOutcome,
+) -> Vec<ReloadReason> {
     let backends = match reload {
         ReloadOutcome::Done { backends, .. } => backends,
         ReloadOutcome::Rejected { .. } => return vec![ReloadReason::Rejected],
@@ -460,8 +521,13 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
     };
     let mut reasons: Vec<ReloadReason> = backends
         .iter()
-        .map(
-            |name| match (before.backends.get(name), now.backends.get(name)) {
+        .map(|name| {
+            match (
+                changed
+                    .get(name)
+                    .map_or_else(|| now.backends.get(name), Option::as_ref),
+                now.backends.get(name),
+            ) {
                 (_, None) => ReloadReason::BackendRemoved,
                 (None, Some(_)) => ReloadReason::BackendAdded,
                 (Some(old), Some(new)) if old.check != new.check => ReloadReason::CheckChanged,
@@ -475,8 +541,8 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
                     ReloadReason::CheckChanged
                 }
                 _ => ReloadReason::BackendChanged,
-            },
-        )
+            }
+        })
         .collect();
     reasons.sort_by_key(|r| r.as_str());
     reasons.dedup();
@@ -490,8 +556,4 @@ fn reload_reasons(before: &Desired, now: &Desired, reload: &ReloadOutcome) -> Ve
         reasons.push(ReloadReason::Rejected);
     }
     reasons
-}
-
-fn requeue(slot: &mut Option<Duration>, after: Duration) {
-    *slot = Some(slot.map_or(after, |d| d.min(after)));
 }

@@ -124,9 +124,6 @@ pub async fn snapshot(
     Ok(reconciler)
 }
 
-/// How soon a failed sync (HAProxy unreachable) is tried again.
-const RETRY_SYNC: Duration = Duration::from_secs(1);
-
 /// Runs the daemon until [`Control::Shutdown`] (or the control channel closes).
 ///
 /// `config_path` is re-read on [`Control::Reload`].
@@ -196,12 +193,14 @@ pub async fn run(
     tokio::spawn(super::prefetch::forward(watched, forwarded, checks.clone()));
     let mut resync = tokio::time::interval(config.resync_interval);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut requeue: Option<Instant> = None;
     let mut trim = super::trim::Schedule::default();
     tracing::info!(?namespaces, "connector running");
 
     loop {
-        let wake_at = requeue.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // The earliest due time the reconciler holds (a spec to read again,
+        // a drain's end, a refused check to plan again).
+        let due = reconciler.next_due();
+        let wake_at = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             biased;
             message = control.recv() => match message {
@@ -224,7 +223,7 @@ pub async fn run(
                 }
             }
             _ = resync.tick() => reconciler.mark_all_dirty(),
-            () = tokio::time::sleep_until(wake_at), if requeue.is_some() => {}
+            () = tokio::time::sleep_until(wake_at), if due.is_some() => {}
             () = tokio::time::sleep_until(trim.due().unwrap_or(wake_at)), if trim.due().is_some() => {
                 trim.run();
                 continue;
@@ -259,7 +258,6 @@ pub async fn run(
                         .map(|b| b.servers.len())
                         .sum(),
                 );
-                requeue = outcome.requeue_after.map(|d| Instant::now() + d);
                 trim.after_pass(
                     outcome.planned >= super::trim::LARGE_PASS
                         || !outcome.reload_reasons.is_empty(),
@@ -269,7 +267,6 @@ pub async fn run(
             Err(e) => {
                 tracing::error!("haproxy sync failed, retrying: {e}");
                 readiness.haproxy_failed(&e);
-                requeue = Some(Instant::now() + RETRY_SYNC);
             }
         }
     }

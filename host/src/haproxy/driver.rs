@@ -3,7 +3,7 @@
 use super::error::Result;
 use super::validate::ConfigAlert;
 use crate::plan::change::DomainChange;
-use crate::plan::{Actual, ChangeSet, Desired, Refusal, ServerChange, diff};
+use crate::plan::{Actual, ChangeSet, Desired, Earliest, Refusal, Requeue, ServerChange, diff};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,12 +70,12 @@ pub struct ApplyReport {
     pub reload: ReloadOutcome,
     /// Apply again after this long (a drain ends, a reload window closes,
     /// a failed change is retried), even if nothing else happens.
-    pub requeue_after: Option<Duration>,
+    pub requeue_after: Requeue,
 }
 
 impl ApplyReport {
     pub(super) fn requeue(&mut self, after: Duration) {
-        self.requeue_after = Some(self.requeue_after.map_or(after, |d| d.min(after)));
+        self.requeue_after.earliest(after);
     }
 }
 

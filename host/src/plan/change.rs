@@ -1,6 +1,7 @@
 //! The change set `diff` returns: runtime changes (servers, domain map entries) and backend-level (reload) changes.
 
 use super::model::{DomainMatch, ServerSpec};
+use super::requeue::{Earliest, Requeue};
 use std::time::Duration;
 
 /// What the driver must do to turn the actual state into the desired one.
@@ -18,7 +19,7 @@ pub struct ChangeSet {
     pub refusals: Vec<Refusal>,
     /// Plan again after this long even if nothing else happens: the earliest
     /// end of a drain grace period.
-    pub requeue_after: Option<Duration>,
+    pub requeue_after: Requeue,
 }
 
 impl ChangeSet {
@@ -33,7 +34,7 @@ impl ChangeSet {
     }
 
     pub(super) fn requeue(&mut self, after: Duration) {
-        self.requeue_after = Some(self.requeue_after.map_or(after, |d| d.min(after)));
+        self.requeue_after.earliest(after);
     }
 }
 

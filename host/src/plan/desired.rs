@@ -7,6 +7,7 @@
 //! into one [`Desired`] and resolves what two services both claim.
 
 use super::model::{BackendClass, BackendSpec, Desired, DomainMatch, ServerSpec};
+use super::requeue::{Earliest, Requeue};
 use super::tags::ServiceTags;
 use crate::haproxy::names;
 use crate::mapping::{CheckOrigin, Engine, Fallback, Mapped};
@@ -14,7 +15,6 @@ use crate::nomad::{CheckLookup, Instance};
 use hnc_core::model::{NomadCheck, ServiceContext};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Maps one instance's check; the engine in production, anything in tests.
 pub trait CheckMapper {
@@ -124,7 +124,7 @@ pub struct ServicePlan {
     /// Refused tags and other problems, each naming the cause.
     pub problems: Vec<String>,
     /// Plan again after this long: a job spec could not be read.
-    pub retry_after: Option<Duration>,
+    pub retry_after: Requeue,
 }
 
 /// Newest first: the newest job version, then the newest registration.
@@ -194,10 +194,7 @@ pub fn plan_service(
                     &mut plan.problems,
                     format!("job spec unavailable, TCP check until it is read: {reason}"),
                 );
-                plan.retry_after = Some(
-                    plan.retry_after
-                        .map_or(*retry_after, |d| d.min(*retry_after)),
-                );
+                plan.retry_after.earliest(*retry_after);
                 (None, &[][..], None, String::new(), String::new())
             }
         };

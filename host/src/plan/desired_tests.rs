@@ -2,6 +2,7 @@ use super::*;
 use crate::haproxy::check::RenderContext;
 use crate::nomad::SpecCheck;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
     Engine::new(

@@ -10,6 +10,7 @@ pub mod change;
 pub mod desired;
 pub mod diff;
 pub mod model;
+pub mod requeue;
 pub mod tags;
 
 pub use change::{
@@ -23,3 +24,4 @@ pub use model::{
     Actual, ActualBackend, ActualServer, AdminState, BackendClass, BackendSpec, Balance, Desired,
     DomainMap, DomainMatch, Domains, MapEntries, Mode, OpState, ServerSpec,
 };
+pub use requeue::{Earliest, Requeue};
