@@ -343,7 +343,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 })
                 .collect();
             let mut plan = plan_service(service.clone(), &inputs, &mapper, self.reports);
-            super::canaries::weigh(&mut plan, instances, &self.canaries);
+            super::canaries::weigh(&mut plan, &instances, &self.canaries);
             if let Some(after) = plan.retry_after {
                 self.schedule
                     .plan_at(service.clone(), Instant::now() + after);
