@@ -20,6 +20,7 @@ use hnc_tests::load::{LoadLoop, get};
 use std::path::Path;
 use std::time::Duration;
 
+mod large_batches;
 mod removals;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -850,6 +851,70 @@ async fn operator_map_edits_are_repaired_by_the_next_sync() {
         lines,
         ["api.example.com default_api", "www.example.com default_www"]
     );
+}
+
+#[tokio::test]
+async fn operator_edits_of_host_and_uri_maps_are_repaired_by_the_next_sync() {
+    let apps = [HttpBackend::start().await, HttpBackend::start().await];
+    let (h, driver) = start("", |_| {}).await;
+    let check = render_check("/health", 200, Some(&h.host_map), Some(&h.uri_map));
+    let a = server("a", apps[0].port, &check);
+    let b = server("b", apps[1].port, &check);
+    let want = desired(&[&dynamic("default_web", &check, &[&a, &b])]);
+    sync(&driver, &want).await;
+    wait_status(&h, "default_web", &a.name, "UP").await;
+    wait_status(&h, "default_web", &b.name, "UP").await;
+    let reloads = h.reloads().await;
+    let (hosts, uris) = (h.host_map.display(), h.uri_map.display());
+
+    // a's key held twice in both maps; b's deleted in one, changed in the other.
+    h.cmd(&format!("add map {hosts} {} 127.0.0.1:1", a.name))
+        .await;
+    h.cmd(&format!("add map {uris} {} /rogue", a.name)).await;
+    h.cmd(&format!("del map {hosts} {}", b.name)).await;
+    h.cmd(&format!("set map {uris} {} /rogue", b.name)).await;
+    let report = sync(&driver, &want).await;
+
+    let mut changed: Vec<(&str, &str)> = report
+        .applied
+        .iter()
+        .map(|c| (c.server.as_str(), c.action.verb()))
+        .collect();
+    changed.sort();
+    let mut expected = [(a.name.as_str(), "set-maps"), (b.name.as_str(), "set-maps")];
+    expected.sort();
+    assert_eq!(changed, expected, "{report:?}");
+    let port = |app: &HttpBackend| format!("127.0.0.1:{}", app.port);
+    let sorted = |mut entries: Vec<(String, String)>| {
+        entries.sort();
+        entries
+    };
+    let held_hosts = sorted(h.map_entries(&h.host_map).await);
+    let want_hosts = sorted(vec![
+        (a.name.clone(), port(&apps[0])),
+        (b.name.clone(), port(&apps[1])),
+    ]);
+    assert_eq!(held_hosts, want_hosts);
+    let held_uris = sorted(h.map_entries(&h.uri_map).await);
+    let want_uris = sorted(vec![
+        (a.name.clone(), "/health".to_string()),
+        (b.name.clone(), "/health".to_string()),
+    ]);
+    assert_eq!(held_uris, want_uris);
+    assert_eq!(h.reloads().await, reloads);
+    converged(&driver, &want).await;
+    // The checks carry each server's own Host, on the check path, again.
+    for app in &apps {
+        wait_until(
+            "a check with the server's own Host and path",
+            WAIT,
+            || async {
+                let (path, host) = app.last_check()?;
+                (path == "/health" && host == Some(port(app))).then_some(())
+            },
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

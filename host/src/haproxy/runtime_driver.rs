@@ -1,7 +1,8 @@
 //! The runtime driver: HAProxy's stats and master sockets plus the managed files.
 //!
 //! Server changes go over the stats socket, all of one apply in one batch
-//! on one connection. Backend changes render the managed config file, pass
+//! (in `prompt` mode, split over connections of at most 8 KiB of commands
+//! each, which every version takes whole). Backend changes render the managed config file, pass
 //! `haproxy -c` with the operator's config, dump the server states, and
 //! reload through the master socket; the reload is confirmed when a new
 //! worker answers on the stats socket. Domain map entries change over the
@@ -33,6 +34,9 @@ use tokio::sync::Mutex;
 mod batch;
 mod files;
 mod reconfigure;
+mod server_maps;
+
+use server_maps::ServerMaps;
 
 /// How soon a failed server change is tried again.
 const RETRY_FAILED: Duration = Duration::from_secs(1);
@@ -93,6 +97,8 @@ struct State {
     /// How many entries HAProxy held of each domain map key at the last
     /// read (more than one after an operator's duplicate `add map`).
     held: BTreeMap<(DomainMatch, String), usize>,
+    /// The Host and URI maps as HAProxy held them at the last read.
+    server_maps: ServerMaps,
     /// The last `show servers state` read, while a refresh of the state
     /// file is due.
     dump: Option<String>,
@@ -233,6 +239,7 @@ impl RuntimeDriver {
                 gate: ReloadGate::new(config.reload_delay()),
                 rejected: None,
                 held: BTreeMap::new(),
+                server_maps: ServerMaps::default(),
                 dump: None,
                 state_checked: Instant::now(),
                 state_signatures: vec![0; state_files::SHARDS],
@@ -269,8 +276,14 @@ impl RuntimeDriver {
 
     async fn read_actual(&self, st: &mut State) -> Result<Actual> {
         let shows: Vec<String> = self.domain_maps.iter().map(MapFile::show).collect();
+        let server_shows: Vec<String> = [&self.host_map, &self.uri_map]
+            .into_iter()
+            .flatten()
+            .map(|map| format!("show map {map}"))
+            .collect();
         let mut commands = vec!["show backend", "show servers state"];
         commands.extend(shows.iter().map(String::as_str));
+        commands.extend(server_shows.iter().map(String::as_str));
         let mut replies = self.stats_socket.batch(&commands).await?;
         let [backends, state, maps @ ..] = replies.as_slice() else {
             return Err(Error::BadReply {
@@ -278,7 +291,7 @@ impl RuntimeDriver {
                 reply: replies.concat().chars().take(200).collect(),
             });
         };
-        if maps.len() != self.domain_maps.len() {
+        if maps.len() != self.domain_maps.len() + server_shows.len() {
             return Err(Error::BadReply {
                 what: "show map",
                 reply: "(no reply: the connection ended)".into(),
@@ -294,6 +307,12 @@ impl RuntimeDriver {
             Instant::now(),
             self.config.drain_grace(),
         );
+        let (maps, server_replies) = maps.split_at(self.domain_maps.len());
+        let mut server_replies = server_replies.iter().map(String::as_str);
+        let host = self.host_map.as_ref().and_then(|_| server_replies.next());
+        let uri = self.uri_map.as_ref().and_then(|_| server_replies.next());
+        st.server_maps = ServerMaps::read(host, uri)?;
+        st.server_maps.apply(&mut actual);
         st.held.clear();
         for (map, reply) in self.domain_maps.iter().zip(maps) {
             let held = match parse_show_map(reply)? {
