@@ -76,7 +76,7 @@ mod tests {
         for run in &runs {
             assert!(frame(commands[run.clone()].iter().copied()).len() <= 12 + 41 * 3);
         }
-        assert_eq!(requests(&commands, 10_000), [0..10]);
+        assert_eq!(requests(&commands, 10_000), vec![0..10]);
         // Too long alone: a run of its own, never an empty one.
         assert_eq!(
             requests(&commands, 20),
