@@ -34,9 +34,6 @@ use tokio::sync::Mutex;
 mod batch;
 mod files;
 mod reconfigure;
-mod server_maps;
-
-use server_maps::ServerMaps;
 
 /// How soon a failed server change is tried again.
 const RETRY_FAILED: Duration = Duration::from_secs(1);
@@ -97,8 +94,6 @@ struct State {
     /// How many entries HAProxy held of each domain map key at the last
     /// read (more than one after an operator's duplicate `add map`).
     held: BTreeMap<(DomainMatch, String), usize>,
-    /// The Host and URI maps as HAProxy held them at the last read.
-    server_maps: ServerMaps,
     /// The last `show servers state` read, while a refresh of the state
     /// file is due.
     dump: Option<String>,
@@ -239,7 +234,6 @@ impl RuntimeDriver {
                 gate: ReloadGate::new(config.reload_delay()),
                 rejected: None,
                 held: BTreeMap::new(),
-                server_maps: ServerMaps::default(),
                 dump: None,
                 state_checked: Instant::now(),
                 state_signatures: vec![0; state_files::SHARDS],
@@ -276,14 +270,8 @@ impl RuntimeDriver {
 
     async fn read_actual(&self, st: &mut State) -> Result<Actual> {
         let shows: Vec<String> = self.domain_maps.iter().map(MapFile::show).collect();
-        let server_shows: Vec<String> = [&self.host_map, &self.uri_map]
-            .into_iter()
-            .flatten()
-            .map(|map| format!("show map {map}"))
-            .collect();
         let mut commands = vec!["show backend", "show servers state"];
         commands.extend(shows.iter().map(String::as_str));
-        commands.extend(server_shows.iter().map(String::as_str));
         let mut replies = self.stats_socket.batch(&commands).await?;
         let [backends, state, maps @ ..] = replies.as_slice() else {
             return Err(Error::BadReply {
@@ -291,7 +279,7 @@ impl RuntimeDriver {
                 reply: replies.concat().chars().take(200).collect(),
             });
         };
-        if maps.len() != self.domain_maps.len() + server_shows.len() {
+        if maps.len() != self.domain_maps.len() {
             return Err(Error::BadReply {
                 what: "show map",
                 reply: "(no reply: the connection ended)".into(),
@@ -307,12 +295,6 @@ impl RuntimeDriver {
             Instant::now(),
             self.config.drain_grace(),
         );
-        let (maps, server_replies) = maps.split_at(self.domain_maps.len());
-        let mut server_replies = server_replies.iter().map(String::as_str);
-        let host = self.host_map.as_ref().and_then(|_| server_replies.next());
-        let uri = self.uri_map.as_ref().and_then(|_| server_replies.next());
-        st.server_maps = ServerMaps::read(host, uri)?;
-        st.server_maps.apply(&mut actual);
         st.held.clear();
         for (map, reply) in self.domain_maps.iter().zip(maps) {
             let held = match parse_show_map(reply)? {

@@ -364,8 +364,7 @@ pub struct ActualServer {
     /// [`ServerSpec::fingerprint`] of what the driver last applied; `None`
     /// when unknown (then it is not compared).
     pub applied: Option<String>,
-    /// Its entries in the driver's maps: as HAProxy holds them where the
-    /// driver read the map, else as the driver last wrote them.
+    /// Its entries in the driver's maps, as the driver last wrote them.
     pub maps: MapEntries,
 }
 

@@ -44,7 +44,7 @@ impl RuntimeDriver {
                 restore_up: matches!(change.action, ServerAction::Add(_))
                     && restore_up.contains(&key),
                 caps: self.version.capabilities(),
-                held: st.server_maps.held(&change.server),
+                ..Context::default()
             };
             match commands::for_change(change, ctx) {
                 Ok(cmds) => groups.push((change, cmds)),
