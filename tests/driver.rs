@@ -20,6 +20,7 @@ use hnc_tests::load::{LoadLoop, get};
 use std::path::Path;
 use std::time::Duration;
 
+mod large_batches;
 mod removals;
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -122,7 +122,7 @@ async fn live_traffic(h: &Haproxy, backend: &str) -> (Vec<Client>, tokio::task::
 }
 
 /// Failed server changes the driver has counted since it started.
-fn failed(driver: &RuntimeDriver) -> u64 {
+pub(super) fn failed(driver: &RuntimeDriver) -> u64 {
     driver.stats().failed.values().sum()
 }
 

@@ -5,8 +5,8 @@
 //! socket's separators (`;`, newline), so nothing from Nomad or a plugin
 //! can smuggle in a second command.
 //!
-//! Commands go out in `prompt` mode, one per line, all on one connection
-//! ([`frame`]); HAProxy answers each with its output followed by `"\n> "`,
+//! Commands go out in `prompt` mode, one per line, on as few connections
+//! as [`MAX_REQUEST`] allows ([`requests`], [`frame`]); HAProxy answers each with its output followed by `"\n> "`,
 //! which [`split_replies`] uses to give every command its own reply.
 
 use crate::haproxy::syntax::{Invalid, Token, join};
@@ -19,7 +19,7 @@ mod framing;
 mod replies;
 
 pub use domains::{domain_key, for_domain, judge_domain, removal_key};
-pub use framing::{frame, split_replies};
+pub use framing::{MAX_REQUEST, frame, requests, split_replies};
 pub use replies::{Meaning, classify};
 
 /// How long `wait … srv-removable` may hold a removal (3.0 and later): the
@@ -78,6 +78,33 @@ pub struct Context<'a> {
     pub restore_up: bool,
     /// What the running HAProxy supports.
     pub caps: Capabilities,
+    /// How many entries HAProxy held of the server's key in the Host map
+    /// and in the URI map at the last read (0 when none or unknown).
+    pub held: Held,
+}
+
+/// How many entries of one key HAProxy holds in the Host and URI maps: a
+/// key the operator added twice by hand is held twice, and 3.3 and later
+/// delete one entry per `del map`, so the driver deletes that many times
+/// (at least once; on earlier versions the first deletes them all and the
+/// rest answer `Key not found.`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Entries in the Host map.
+    pub host: usize,
+    /// Entries in the URI map.
+    pub uri: usize,
+}
+
+/// `del map` of `key`, as many times as `held` (at least once).
+fn del_map(out: &mut Vec<Command>, map: &Token, key: &Token, held: usize) -> Result<(), Invalid> {
+    for _ in 0..held.max(1) {
+        out.push(line(
+            &[kw("del"), kw("map"), map.clone(), key.clone()],
+            Expect::Tolerated,
+        )?);
+    }
+    Ok(())
 }
 
 /// The outcome of one change, judged from its replies.
@@ -150,6 +177,8 @@ pub fn for_change(change: &ServerChange, ctx: Context<'_>) -> Result<Vec<Command
                 spec,
                 Context {
                     restore_up: false,
+                    // The removal just deleted every entry.
+                    held: Held::default(),
                     ..ctx
                 },
             )?;
@@ -284,20 +313,19 @@ fn remove(
         Expect::GoneOr(Some(Meaning::Deleted)),
     )?);
     let key = name("server name", server)?;
-    for map in [ctx.host_map, ctx.uri_map].into_iter().flatten() {
-        out.push(line(
-            &[kw("del"), kw("map"), map.clone(), key.clone()],
-            Expect::Tolerated,
-        )?);
+    for (map, held) in [(ctx.host_map, ctx.held.host), (ctx.uri_map, ctx.held.uri)] {
+        if let Some(map) = map {
+            del_map(out, map, &key, held)?;
+        }
     }
     Ok(())
 }
 
 /// Writes the server's entries in the configured maps: `address:port` in
-/// the Host map, its check URI in the URI map. `del map` drops every entry
-/// of the key first, so there is never a stale duplicate; a new server only
-/// needs that where it gets an entry (`clear` also drops the entries it no
-/// longer has).
+/// the Host map, its check URI in the URI map. `del map`, once per entry
+/// HAProxy holds, drops every entry of the key first, so there is never a
+/// stale duplicate; a new server only needs that where it gets an entry or
+/// one is held (`clear` also drops the entries it no longer has).
 fn map_entries(
     out: &mut Vec<Command>,
     spec: &ServerSpec,
@@ -309,15 +337,16 @@ fn map_entries(
         true => Some(Token::word("host entry", &spec.host_value(), 64)?),
         false => None,
     };
-    for (map, value) in [(ctx.host_map, host), (ctx.uri_map, spec.uri_entry.clone())] {
+    let maps = [
+        (ctx.host_map, host, ctx.held.host),
+        (ctx.uri_map, spec.uri_entry.clone(), ctx.held.uri),
+    ];
+    for (map, value, held) in maps {
         let Some(map) = map else {
             continue;
         };
-        if clear || value.is_some() {
-            out.push(line(
-                &[kw("del"), kw("map"), map.clone(), key.clone()],
-                Expect::Tolerated,
-            )?);
+        if clear || value.is_some() || held > 0 {
+            del_map(out, map, &key, held)?;
         }
         if let Some(value) = value {
             out.push(line(
@@ -589,6 +618,42 @@ mod tests {
                 "del map /run/uris.map _nomad-a",
             ]
         );
+    }
+
+    #[test]
+    fn keys_held_twice_are_deleted_twice() {
+        let hosts = Token::restricted("map", "/run/hosts.map", "/.", 100).unwrap();
+        let uris = Token::restricted("map", "/run/uris.map", "/.", 100).unwrap();
+        let ctx = Context {
+            host_map: Some(&hosts),
+            uri_map: Some(&uris),
+            held: Held { host: 2, uri: 3 },
+            ..Context::default()
+        };
+        let mut s = spec(true);
+        s.host_entry = true;
+        let got = texts(&change(ServerAction::SetMaps(s.clone())), ctx);
+        assert_eq!(
+            got,
+            [
+                "del map /run/hosts.map _nomad-a",
+                "del map /run/hosts.map _nomad-a",
+                "add map /run/hosts.map _nomad-a 10.0.0.1:8080",
+                "del map /run/uris.map _nomad-a",
+                "del map /run/uris.map _nomad-a",
+                "del map /run/uris.map _nomad-a",
+            ]
+        );
+        let got = texts(&change(ServerAction::Remove), ctx);
+        assert_eq!(got.iter().filter(|c| c.starts_with("del map")).count(), 5);
+        // A new server with a stale key: the key goes, even without an entry.
+        s.host_entry = false;
+        let got = texts(&change(ServerAction::Add(s.clone())), ctx);
+        assert_eq!(got.iter().filter(|c| c.starts_with("del map")).count(), 5);
+        assert!(!got.iter().any(|c| c.starts_with("add map")), "{got:?}");
+        // A Replace re-adds after deleting: no second round of deletes.
+        let got = texts(&change(ServerAction::Replace(s)), ctx);
+        assert_eq!(got.iter().filter(|c| c.starts_with("del map")).count(), 5);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Socket I/O with HAProxy's stats and master sockets; nothing else.
 
-use super::commands::{frame, split_replies};
+use super::commands::{MAX_REQUEST, frame, requests, split_replies};
 use super::error::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,36 +43,66 @@ impl Socket {
     /// # Errors
     /// As [`Socket::send`], with `limit` as the time limit.
     pub async fn send_within(&self, command: &str, limit: Duration) -> Result<String> {
-        self.exchange(&format!("{command}\n"), limit).await
+        self.exchange(&format!("{command}\n"), limit, true).await
     }
 
-    /// Sends many commands on one connection in `prompt` mode and returns
-    /// one reply per command; fewer when HAProxy ended the connection early.
+    /// Sends many commands in `prompt` mode and returns one reply per
+    /// command; fewer when HAProxy ended a connection early.
     ///
     /// # Errors
-    /// The socket cannot be reached, breaks, or exceeds the time limit
-    /// (plus 1 ms per command).
+    /// As [`Socket::batch_holding`].
     pub async fn batch(&self, commands: &[&str]) -> Result<Vec<String>> {
-        self.batch_holding(commands, Duration::ZERO).await
+        let held: Vec<(&str, Duration)> = commands.iter().map(|c| (*c, Duration::ZERO)).collect();
+        self.batch_holding(&held).await
     }
 
-    /// [`Socket::batch`] of commands that HAProxy may hold for up to
-    /// `held` in all (`wait …`): the time limit grows by that much.
+    /// Sends commands, each with how long HAProxy may hold it (`wait …`),
+    /// in `prompt` mode, one reply per command. They go in order over as
+    /// many connections as [`MAX_REQUEST`] needs, one after the other;
+    /// each connection's input ends with `quit` and is never half-closed:
+    /// 2.6 and 3.0 drop the commands they have not read yet when the
+    /// client shuts its side first. A connection that breaks after earlier
+    /// ones were answered ends the batch: the replies so far come back,
+    /// and the commands after them have none.
     ///
     /// # Errors
-    /// As [`Socket::batch`].
-    pub async fn batch_holding(&self, commands: &[&str], held: Duration) -> Result<Vec<String>> {
-        let limit = self.timeout + held + Duration::from_millis(commands.len() as u64);
-        let output = self
-            .exchange(&frame(commands.iter().copied()), limit)
-            .await?;
-        Ok(split_replies(&output, commands.len()))
+    /// The socket cannot be reached, or the first connection breaks or
+    /// exceeds the time limit (plus what its commands may hold, plus 1 ms
+    /// per command).
+    pub async fn batch_holding(&self, commands: &[(&str, Duration)]) -> Result<Vec<String>> {
+        let texts: Vec<&str> = commands.iter().map(|(text, _)| *text).collect();
+        let mut replies = Vec::with_capacity(commands.len());
+        for run in requests(&texts, MAX_REQUEST) {
+            let mine = &texts[run.clone()];
+            let held: Duration = commands[run].iter().map(|(_, held)| *held).sum();
+            let limit = self.timeout + held + Duration::from_millis(mine.len() as u64);
+            let output = match self
+                .exchange(&frame(mine.iter().copied()), limit, false)
+                .await
+            {
+                Ok(output) => output,
+                Err(e) if replies.is_empty() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, answered = replies.len(), unanswered = texts.len() - replies.len(), "haproxy stats socket broke during a batch");
+                    break;
+                }
+            };
+            let answered = split_replies(&output, mine.len());
+            let complete = answered.len() == mine.len();
+            replies.extend(answered);
+            if !complete {
+                break;
+            }
+        }
+        Ok(replies)
     }
 
     /// Writes `input` while reading the answer to its end: HAProxy stops
     /// reading when its output buffer is full, so a large batch must be
-    /// read as it is written.
-    async fn exchange(&self, input: &str, limit: Duration) -> Result<String> {
+    /// read as it is written. `half_close` shuts the writing side after
+    /// the input: the master socket waits for more commands until it sees
+    /// that, while the stats socket in `prompt` mode ends at `quit`.
+    async fn exchange(&self, input: &str, limit: Duration, half_close: bool) -> Result<String> {
         let failed = |source| Error::SocketFailed {
             path: self.path.clone(),
             source,
@@ -80,11 +110,12 @@ impl Socket {
         let work = async {
             let stream = UnixStream::connect(&self.path).await.map_err(failed)?;
             let (mut reader, mut writer) = stream.into_split();
-            // Half-closing after the input ends the session: the master
-            // socket waits for more commands until it sees the end.
             let write = async {
                 writer.write_all(input.as_bytes()).await?;
-                writer.shutdown().await
+                match half_close {
+                    true => writer.shutdown().await,
+                    false => Ok(()),
+                }
             };
             let mut output = Vec::new();
             let read = reader.read_to_end(&mut output);

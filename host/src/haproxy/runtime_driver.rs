@@ -1,7 +1,8 @@
 //! The runtime driver: HAProxy's stats and master sockets plus the managed files.
 //!
 //! Server changes go over the stats socket, all of one apply in one batch
-//! on one connection. Backend changes render the managed config file, pass
+//! (in `prompt` mode, split over connections of at most 8 KiB of commands
+//! each, which every version takes whole). Backend changes render the managed config file, pass
 //! `haproxy -c` with the operator's config, dump the server states, and
 //! reload through the master socket; the reload is confirmed when a new
 //! worker answers on the stats socket. Domain map entries change over the

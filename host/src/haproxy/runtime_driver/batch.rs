@@ -44,6 +44,7 @@ impl RuntimeDriver {
                 restore_up: matches!(change.action, ServerAction::Add(_))
                     && restore_up.contains(&key),
                 caps: self.version.capabilities(),
+                ..Context::default()
             };
             match commands::for_change(change, ctx) {
                 Ok(cmds) => groups.push((change, cmds)),
@@ -130,14 +131,17 @@ impl RuntimeDriver {
         Ok(())
     }
 
-    /// Sends commands on one connection and counts them.
+    /// Sends commands in order (over as few connections as HAProxy takes
+    /// whole) and counts them.
     async fn send_batch(&self, commands: &[&Command]) -> Result<Vec<String>> {
-        let texts: Vec<&str> = commands.iter().map(|c| c.text.as_str()).collect();
-        let held = commands.iter().map(|c| c.holds_for()).sum();
-        let replies = self.stats_socket.batch_holding(&texts, held).await?;
+        let held: Vec<(&str, Duration)> = commands
+            .iter()
+            .map(|c| (c.text.as_str(), c.holds_for()))
+            .collect();
+        let replies = self.stats_socket.batch_holding(&held).await?;
         self.stats.update(|s| {
             s.batches += 1;
-            s.commands += texts.len() as u64;
+            s.commands += held.len() as u64;
         });
         Ok(replies)
     }
