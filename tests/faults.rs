@@ -1,4 +1,4 @@
-//! Fault scenarios (issue 6): each runs a whole world (the Nomad simulator,
+//! Fault scenarios: each runs a whole world (the Nomad simulator,
 //! the daemon in-process, a real HAProxy, real backends) with a steady load
 //! through HAProxy's frontend to healthy instances, injects one fault, and
 //! asserts two things:

@@ -1,4 +1,4 @@
-//! Soak (issue 6; not in CI): the real connector binary against the Nomad
+//! Soak (not in CI): the real connector binary against the Nomad
 //! simulator and a real HAProxy, under N minutes of churn at E events/s.
 //!
 //! `cargo run --release -p hnc-tests --bin soak -- --minutes N --events-per-sec E`

@@ -156,7 +156,7 @@ pub struct ServerSpec {
     pub host_entry: bool,
     /// The check's port when it is not the server's (`check port`): the
     /// Host-map entry is then `addr:check_port`, the address Nomad's checker
-    /// dials and names in its default `Host` (issue 6, fidelity matrix).
+    /// dials and names in its default `Host` (the fidelity matrix).
     pub check_port: Option<u16>,
     /// The server's own check URI for the URI map
     /// (`RenderedCheck::uri_entry`): it changes without a reload.
