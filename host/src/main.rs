@@ -1,5 +1,6 @@
 //! The `haproxy-nomad-connector` binary: parse the command line, run a command.
 
+mod allocator;
 mod cli;
 
 use clap::Parser;
