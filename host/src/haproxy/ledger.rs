@@ -186,8 +186,9 @@ impl Ledger {
     /// and weights stay as HAProxy runs them (the runtime phase changes
     /// those), so the state file dumped before the reload still matches.
     ///
-    /// A created backend comes with the servers `adds` adds to it (and
-    /// their map entries): one reload instead of a runtime `add server` per
+    /// The servers of a changed backend take their desired Host and URI map
+    /// entries. A created backend comes with the servers `adds` adds to it
+    /// (and their map entries): one reload instead of a runtime `add server` per
     /// server afterwards. The state file starts the checked ones DOWN.
     pub fn for_reload(
         &self,
@@ -223,10 +224,19 @@ impl Ledger {
             }
             let owned = next.dynamic.entry(name.to_string()).or_default();
             owned.lines = spec.fingerprint();
+            let mut entries = Vec::new();
             for (server, have) in &mut owned.servers {
                 if let Some(want) = spec.servers.get(server) {
                     have.args = want.fingerprint();
+                    entries.push((server.clone(), want.map_entries()));
                 }
+            }
+            // The new worker checks these servers by the new lines from its
+            // first probe on: their Host and URI entries must already be in
+            // the files it loads (a check switching from TCP back to HTTP has
+            // none, and would probe the map's default, `/`).
+            for (server, want) in entries {
+                next.set_maps(&server, want);
             }
         }
         next
@@ -333,5 +343,32 @@ mod tests {
         );
         let gone = next.for_reload(&desired, &[BackendChange::Delete("own".into())], &[]);
         assert!(gone.dynamic.is_empty());
+    }
+
+    #[test]
+    fn reload_ledger_writes_the_uri_entries_of_a_backend_whose_check_became_http() {
+        // A TCP-checked server (no URI entry) whose backend turns to an
+        // HTTP check: the maps the new worker loads hold its check URI.
+        let mut ledger = Ledger::default();
+        ledger.dynamic.insert("own".into(), OwnedBackend::default());
+        ledger.record(&change(
+            "own",
+            "_nomad-a",
+            ServerAction::Add(spec("_nomad-a")),
+        ));
+        assert_eq!(ledger.uri_map(), "");
+        let mut a = spec("_nomad-a");
+        a.uri_entry = Some(crate::haproxy::syntax::Token::word("uri", "/health", 64).unwrap());
+        let mut want = BackendSpec::dynamic("own");
+        want.insert(a);
+        let mut desired = Desired::default();
+        desired.insert(want);
+        let update = BackendChange::Update {
+            backend: "own".into(),
+            lines_changed: true,
+            servers_changed: vec![],
+        };
+        let next = ledger.for_reload(&desired, &[update], &[]);
+        assert_eq!(next.uri_map(), "_nomad-a /health\n");
     }
 }
