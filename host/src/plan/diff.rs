@@ -402,7 +402,7 @@ mod tests {
         s.drain = true;
         let b = backend("default_web", &[s]);
         let mut have = applied(&b);
-        let changes = diff(&desired(&[b.clone()]), &actual(&[have.clone()]));
+        let changes = diff(&desired(std::slice::from_ref(&b)), &actual(&[have.clone()]));
         assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "drain")]);
         assert!(changes.requeue_after.is_none(), "a wanted server stays");
         have.servers.get_mut("_nomad-a").unwrap().admin.drain = true;
