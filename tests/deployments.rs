@@ -1,6 +1,7 @@
 //! Deployments end to end: canaries get the share of traffic their tags ask
-//! for, return to a normal share on promotion, and drain when their
-//! deployment fails; all of it without a reload of HAProxy. Shares are
+//! for, return to a normal share on promotion, and drain (HAProxy's drain
+//! state) when their deployment fails; all of it without a reload of
+//! HAProxy. Shares are
 //! measured with real requests through HAProxy to backends that count what
 //! they get.
 
@@ -164,11 +165,31 @@ async fn a_failed_deployment_drains_its_canaries_without_reload() {
     let mut want: Vec<(u16, &str)> = normal.iter().map(|b| (b.port, "1")).collect();
     want.push((canary.port, "0"));
     weights_become(&w.haproxy, &want, "the failed canary at weight 0").await;
-    // Still checked and UP: only its weight keeps requests away.
-    let drained = row(&w.haproxy, canary.port).await.unwrap();
+    // HAProxy itself holds it in drain (admin state, `set server … state
+    // drain`), still checked and passing, at weight 0.
+    let drained = wait_until("HAProxy reports the canary in drain", WAIT, || async {
+        row(&w.haproxy, canary.port)
+            .await
+            .filter(|r| r["status"] == "DRAIN")
+    })
+    .await;
     assert_eq!(
-        (drained["status"].as_str(), drained["weight"].as_str()),
-        ("UP", "0")
+        (
+            drained["weight"].as_str(),
+            drained["check_status"].trim_start_matches("* ")
+        ),
+        ("0", "L7OK")
+    );
+    let state = w.haproxy.servers_state(BACKEND).await;
+    let admin = state
+        .iter()
+        .find(|r| r["srv_port"] == canary.port.to_string())
+        .map(|r| r["srv_admin_state"].parse::<u32>().expect("a number"))
+        .expect("the canary in show servers state");
+    assert_ne!(
+        admin & 0x08,
+        0,
+        "SRV_ADMF_FDRAIN in srv_admin_state {admin}"
     );
     let share = canary_share(&w.haproxy, &all, &canary).await;
     assert_eq!(share, 0.0, "a drained canary gets no requests");

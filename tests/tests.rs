@@ -27,3 +27,4 @@ mod sandbox;
 mod site_plugin;
 mod status_page;
 mod task_api;
+mod verdicts;

@@ -132,6 +132,9 @@ impl Api for MemoryNomad {
             body: "alloc not found".into(),
         })
     }
+    async fn alloc_checks(&self, _: &str, _: &str) -> nomad::Result<Vec<nomad::CheckResult>> {
+        Ok(Vec::new())
+    }
     async fn event_stream(&self, _: &str, _: &[&str], _: u64) -> nomad::Result<MemoryStream> {
         Ok(MemoryStream(self.chunks.clone().into_iter()))
     }

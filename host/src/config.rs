@@ -23,6 +23,8 @@ pub struct Config {
     pub mapping: crate::mapping::Config,
     /// `[daemon]`: the reconcile loop and the admin listener.
     pub daemon: DaemonConfig,
+    /// `[verdicts]`: Nomad's check results compared with HAProxy's.
+    pub verdicts: crate::daemon::verdicts::Config,
     /// `[log]`: text or JSON, and the level.
     pub log: crate::logging::Config,
 }

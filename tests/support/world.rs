@@ -75,6 +75,7 @@ impl World {
                 resync_interval_secs: RESYNC.as_secs(),
                 admin_listen: String::new(),
             },
+            verdicts: Default::default(),
             log: Default::default(),
         }
     }

@@ -53,7 +53,9 @@ pub fn describe(changes: &ChangeSet) -> Vec<String> {
             ServerAction::SetWeight(w) => format!("~ server {b}/{s} weight {w}"),
             ServerAction::Enable(_) => format!("~ server {b}/{s} out of maintenance"),
             ServerAction::Undrain => format!("~ server {b}/{s} drain cancelled"),
-            ServerAction::Drain => format!("- server {b}/{s} drains (removed from Nomad)"),
+            ServerAction::Drain => {
+                format!("- server {b}/{s} drains (removed from Nomad, or a failed canary)")
+            }
             ServerAction::Remove => format!("- server {b}/{s} deleted"),
         });
     }

@@ -112,11 +112,20 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::FAILURE);
         }
+        let targets = reconciler.verdict_targets();
         for plan in matches {
             print!(
                 "{}",
                 super::explain_text::render(plan, reconciler.assembled(), &actual)
             );
+            let mine: Vec<_> = targets
+                .iter()
+                .filter(|t| t.namespace == plan.key.namespace && t.service == plan.key.name)
+                .cloned()
+                .collect();
+            for line in daemon::verdicts::explain(&config, &mine).await {
+                println!("{line}");
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -41,6 +41,8 @@ pub struct Resolved {
     pub admin_listen: Option<SocketAddr>,
     /// How often a full resync runs (`daemon.resync_interval_secs`).
     pub resync_interval: Duration,
+    /// `[verdicts]`, its values checked.
+    pub verdicts: crate::daemon::verdicts::Config,
     /// `[log]`, its level checked.
     pub log: crate::logging::Config,
 }
@@ -105,12 +107,16 @@ impl Resolved {
                 "must be at least 1".into(),
             ));
         }
+        if let Some((key, message)) = config.verdicts.problem() {
+            return Err(value(key, message.into()));
+        }
         let nomad = config.nomad.resolve(env)?;
         Ok(Resolved {
             nomad,
             render: config.render_context(),
             resync_interval: config.daemon.resync_interval(),
             admin_listen,
+            verdicts: config.verdicts,
             haproxy: config.haproxy,
             mapping: config.mapping,
             log: config.log,

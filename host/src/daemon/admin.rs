@@ -7,7 +7,7 @@ mod readiness;
 mod status;
 mod status_html;
 mod status_http;
-mod status_live;
+pub(crate) mod status_live;
 mod status_publish;
 
 pub use connections::Limits;

@@ -17,6 +17,7 @@ pub mod reconcile;
 mod refused;
 mod run;
 mod trim;
+pub mod verdicts;
 
 pub use lock::Lock;
 pub use reconcile::{Outcome, Reconciler};

@@ -152,6 +152,17 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         self.schedule.next()
     }
 
+    /// The servers the verdict monitor compares: enabled instances whose
+    /// job spec declares checks, with a checked server in the last
+    /// assembled state.
+    pub fn verdict_targets(&self) -> Vec<super::verdicts::Target> {
+        super::verdicts::targets(
+            self.catalog.instances(),
+            |id| self.lookups.get(id).map(|l| &l.lookup),
+            &self.assembled,
+        )
+    }
+
     /// Instances known.
     pub fn instances(&self) -> usize {
         self.catalog.len()

@@ -54,6 +54,7 @@ pub enum Error {
 /// The parts of the data path, built from a config.
 struct Parts {
     reconciler: Reconciler<Arc<RuntimeDriver>, HttpClient>,
+    client: HttpClient,
     watcher: Watcher,
     namespaces: Vec<String>,
     driver: Arc<RuntimeDriver>,
@@ -66,11 +67,12 @@ async fn build(config: &Resolved) -> Result<Parts, Error> {
     let settings = &config.nomad;
     let client = HttpClient::new(settings)?;
     let checks = Checks::new(client.clone(), settings);
-    let watcher = Watcher::new(client, settings).with_checks(&checks);
+    let watcher = Watcher::new(client.clone(), settings).with_checks(&checks);
     let driver = Arc::new(RuntimeDriver::start(config.haproxy.clone()).await?);
     let scopes = Scope::from_list(&settings.namespaces);
     Ok(Parts {
         reconciler: Reconciler::new(driver.clone(), engine.clone(), checks.clone(), scopes),
+        client,
         watcher,
         namespaces: settings.namespaces.clone(),
         driver,
@@ -142,6 +144,7 @@ pub async fn run(
     tracing::info!(lock = %lock.path().display(), "this connector alone drives this HAProxy");
     let Parts {
         mut reconciler,
+        client,
         watcher,
         namespaces,
         driver,
@@ -183,6 +186,19 @@ pub async fn run(
             }
         });
     }
+
+    let (targets, compared) = tokio::sync::watch::channel(Arc::new(Vec::new()));
+    let (stop_verdicts, verdicts_stopped) = tokio::sync::oneshot::channel::<()>();
+    let verdicts = super::verdicts::spawn(
+        client,
+        config.verdicts.clone(),
+        &config.haproxy.stats_socket,
+        metrics.clone(),
+        compared,
+        async {
+            let _ = verdicts_stopped.await;
+        },
+    );
 
     let (tx, watched) = mpsc::channel(4096);
     let (stop_watcher, watcher_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -249,6 +265,9 @@ pub async fn run(
                 if let Some(p) = &mut publisher {
                     p.after_pass(reconciler.plans(), outcome.planned, &outcome.reload_reasons);
                 }
+                if verdicts.is_some() && outcome.planned > 0 {
+                    targets.send_replace(Arc::new(reconciler.verdict_targets()));
+                }
                 metrics.servers_managed(
                     reconciler
                         .assembled()
@@ -276,7 +295,11 @@ pub async fn run(
     tracing::info!("shutting down: the last batch is applied");
     let _ = stop_watcher.send(());
     let _ = stop_admin.send(());
+    let _ = stop_verdicts.send(());
     let _ = watcher_task.await;
+    if let Some(task) = verdicts {
+        let _ = task.await;
+    }
     Ok(())
 }
 

@@ -141,6 +141,27 @@ struct ApplyLabels {
     outcome: ApplyOutcome,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct VerdictLabels {
+    service: String,
+    check: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReadLabels {
+    reason: &'static str,
+}
+
+/// Why the verdict monitor read an allocation's check results.
+pub const VERDICT_READ_REASONS: [&str; 3] = ["state-change", "confirm", "sweep"];
+
+/// Label values longer than this are cut (check names are free-form).
+const MAX_LABEL: usize = 128;
+
+fn label(s: &str) -> String {
+    s.chars().take(MAX_LABEL).collect()
+}
+
 type HistogramFamily = Family<ApplyLabels, Histogram, fn() -> Histogram>;
 
 fn apply_histogram() -> Histogram {
@@ -182,6 +203,10 @@ pub struct Metrics {
     applies: HistogramFamily,
     reloads: Family<ReloadLabels, Counter>,
     servers: Gauge,
+    disagreements: Family<VerdictLabels, Counter>,
+    disagreeing: Gauge,
+    verdict_reads: Family<ReadLabels, Counter>,
+    verdict_read_errors: Counter,
 }
 
 impl Metrics {
@@ -218,6 +243,38 @@ impl Metrics {
             "Servers the connector manages in HAProxy right now (all managed backends)",
             servers.clone(),
         );
+        let disagreements = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "hnc_verdict_disagreements",
+            "Disagreements between HAProxy's check and Nomad's check results (HAProxy DOWN \
+             while Nomad passes, or the reverse) that lasted longer than the check's interval \
+             + timeout, by Nomad service and check; each counts once. They never change routing",
+            disagreements.clone(),
+        );
+        let disagreeing = Gauge::default();
+        registry.register(
+            "hnc_verdict_disagreements_current",
+            "Servers whose HAProxy and Nomad verdicts disagree right now (counted ones)",
+            disagreeing.clone(),
+        );
+        let verdict_reads = Family::<ReadLabels, Counter>::default();
+        for reason in VERDICT_READ_REASONS {
+            verdict_reads.get_or_create_owned(&ReadLabels { reason });
+        }
+        registry.register(
+            "hnc_verdict_nomad_reads",
+            "Reads of an allocation's check results from Nomad by the verdict monitor, by \
+             reason: state-change (HAProxy changed the server's state), confirm (a \
+             disagreement is read again after interval + timeout) or sweep",
+            verdict_reads.clone(),
+        );
+        let verdict_read_errors = Counter::default();
+        registry.register(
+            "hnc_verdict_nomad_read_errors",
+            "Reads of check results that failed (Nomad unreachable, no permission, unknown \
+             allocation, a body too large)",
+            verdict_read_errors.clone(),
+        );
         registry.register(
             "hnc_build",
             "The connector's version",
@@ -229,7 +286,38 @@ impl Metrics {
             applies,
             reloads,
             servers,
+            disagreements,
+            disagreeing,
+            verdict_reads,
+            verdict_read_errors,
         }
+    }
+
+    /// Counts a confirmed disagreement of `service`'s `check`.
+    pub fn disagreement(&self, service: &str, check: &str) {
+        self.disagreements
+            .get_or_create(&VerdictLabels {
+                service: label(service),
+                check: label(check),
+            })
+            .inc();
+    }
+
+    /// Sets the number of servers that disagree now.
+    pub fn disagreeing(&self, n: usize) {
+        self.disagreeing.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a read of check results (`reason` from [`VERDICT_READ_REASONS`]).
+    pub fn verdict_read(&self, reason: &'static str) {
+        self.verdict_reads
+            .get_or_create(&ReadLabels { reason })
+            .inc();
+    }
+
+    /// Counts a failed read of check results.
+    pub fn verdict_read_failed(&self) {
+        self.verdict_read_errors.inc();
     }
 
     /// Records one apply: how long it took and how it ended.
@@ -320,6 +408,25 @@ mod tests {
         assert!(text.contains("hnc_apply_duration_seconds_count{outcome=\"partial\"} 1"));
         assert!(text.contains("hnc_servers_managed 42"));
         assert!(text.contains("hnc_build_info{version=\""));
+    }
+
+    #[test]
+    fn disagreements_are_counted_by_service_and_check_with_escaped_labels() {
+        let m = Metrics::new(Sources::default());
+        assert!(render(&m).contains("hnc_verdict_nomad_reads_total{reason=\"sweep\"} 0"));
+        m.disagreement("web", "service: \"web\" check");
+        m.disagreement("web", "service: \"web\" check");
+        m.disagreeing(1);
+        m.verdict_read("state-change");
+        let text = render(&m);
+        assert!(
+            text.contains(
+                "hnc_verdict_disagreements_total{service=\"web\",check=\"service: \\\"web\\\" check\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("hnc_verdict_disagreements_current 1"));
+        assert!(text.contains("hnc_verdict_nomad_reads_total{reason=\"state-change\"} 1"));
     }
 
     #[test]

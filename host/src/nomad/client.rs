@@ -2,6 +2,7 @@
 //! look-ups make. [`super::HttpClient`] implements it over reqwest; tests
 //! implement it with scripted answers.
 
+use super::alloc_checks::CheckResult;
 use super::error::Result;
 use super::wire::{AllocStub, NamespaceServices, Registration};
 use bytes::Bytes;
@@ -70,6 +71,15 @@ pub trait Api: Clone + Send + Sync + 'static {
         namespace: &str,
         id: &str,
     ) -> impl Future<Output = Result<AllocStub>> + Send;
+
+    /// `GET /v1/client/allocation/:id/checks`: Nomad's latest result of
+    /// each check of the allocation (Nomad 1.4+), the body read up to
+    /// [`super::MAX_CHECKS_BODY`].
+    fn alloc_checks(
+        &self,
+        namespace: &str,
+        alloc: &str,
+    ) -> impl Future<Output = Result<Vec<CheckResult>>> + Send;
 
     /// `GET /v1/event/stream?topic=..&index=N&namespace=NS`: the response
     /// once its status is known (2xx); the body is read from the stream.

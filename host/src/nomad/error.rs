@@ -48,6 +48,14 @@ pub enum Error {
         /// Nomad's plain-text message (cut to 512 bytes).
         body: String,
     },
+    /// A 2xx answer whose body is longer than the connector reads for it.
+    #[error("nomad {what}: the response is larger than {max} bytes; not read")]
+    BodyTooLarge {
+        /// The request.
+        what: String,
+        /// The most that is read.
+        max: usize,
+    },
     /// A 2xx answer whose body is not the JSON expected.
     #[error("nomad {what}: unexpected response: {source}")]
     DecodeFailed {

@@ -38,6 +38,8 @@ pub(crate) struct FakeState {
     pub allocs: BTreeMap<(String, String), Vec<AllocStub>>,
     /// Full allocations by ID.
     pub full_allocs: BTreeMap<String, AllocStub>,
+    /// Check results by allocation ID.
+    pub alloc_checks: BTreeMap<String, Vec<super::CheckResult>>,
 }
 
 /// The fake client (clones share state).
@@ -172,6 +174,15 @@ impl Api for FakeApi {
             .get(id)
             .cloned()
             .ok_or_else(|| not_found("alloc"))
+    }
+
+    async fn alloc_checks(&self, _namespace: &str, alloc: &str) -> Result<Vec<super::CheckResult>> {
+        self.record(format!("alloc_checks {alloc}"));
+        self.state()
+            .alloc_checks
+            .get(alloc)
+            .cloned()
+            .ok_or_else(|| not_found("GET /v1/client/allocation/:id/checks"))
     }
 
     async fn event_stream(&self, namespace: &str, _t: &[&str], index: u64) -> Result<FakeStream> {

@@ -1,6 +1,7 @@
 //! [`HttpClient`]: the [`Api`] over reqwest, configured like the Nomad CLI
 //! (address incl. `unix://`, token, region, TLS files and server name, basic auth).
 
+use super::alloc_checks::{self, CheckResult, MAX_CHECKS_BODY};
 use super::client::{Api, ChunkStream, Indexed};
 use super::config::{Address, Settings};
 use super::error::{Error, Result};
@@ -192,6 +193,30 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// The body of a GET, read up to `max` bytes.
+    async fn get_bounded(&self, path: &str, query: &[(&str, &str)], max: usize) -> Result<Vec<u8>> {
+        // Never closed, so acquiring only waits.
+        let _permit = self.inner.in_flight.acquire().await.ok();
+        let mut resp = self.get(path, query, false).await?;
+        let what = || format!("GET {path}");
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(Error::BodyTooLarge { what: what(), max });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|source| Error::RequestFailed {
+            what: what(),
+            source,
+        })? {
+            if body.len() + chunk.len() > max {
+                return Err(Error::BodyTooLarge { what: what(), max });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
 /// The body of one event stream.
 #[derive(Debug)]
 pub struct HttpStream(reqwest::Response);
@@ -260,6 +285,17 @@ impl Api for HttpClient {
             .get_json(&path, &[("namespace", namespace)])
             .await?
             .value)
+    }
+
+    async fn alloc_checks(&self, namespace: &str, alloc: &str) -> Result<Vec<CheckResult>> {
+        let path = format!("/v1/client/allocation/{}/checks", escape(alloc));
+        let body = self
+            .get_bounded(&path, &[("namespace", namespace)], MAX_CHECKS_BODY)
+            .await?;
+        alloc_checks::parse(&body).map_err(|source| Error::DecodeFailed {
+            what: format!("GET {path}"),
+            source,
+        })
     }
 
     async fn event_stream(

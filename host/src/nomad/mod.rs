@@ -23,6 +23,7 @@
 //! # let _ = health; Ok(()) }
 //! ```
 
+mod alloc_checks;
 mod allocs;
 mod backoff;
 mod checks;
@@ -44,6 +45,7 @@ mod store;
 mod watcher;
 mod wire;
 
+pub use alloc_checks::{CheckResult, CheckStatus, MAX_CHECKS_BODY};
 pub use backoff::{Action, Backoff, error_policy};
 pub use checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
 pub use client::{Api, ChunkStream, Indexed};

@@ -1,7 +1,9 @@
 //! Canary weights: a service's canaries get the weight its tags ask for
-//! while their deployment runs, drain (weight 0) when it fails, and return
-//! to their normal weight on promotion. Only weights change, and HAProxy
-//! changes weights at runtime (`set server … weight`): no reload.
+//! while their deployment runs, drain (`state drain`, weight 0) when it
+//! fails, and return
+//! to their normal weight on promotion. Only weights and the drain state
+//! change, and HAProxy changes both at runtime (`set server … weight`,
+//! `set server … state drain`): no reload.
 //!
 //! - `haproxy.canary.weight=N` (0–256): each canary's weight, relative to
 //!   the normal servers' weights as they are.
@@ -137,7 +139,8 @@ pub fn apply(plan: &mut ServicePlan, inputs: &[CanaryInput]) {
         let note = match asks.get(&server.name) {
             Some(Ask::Drain) => {
                 server.weight = 0;
-                "canary of a failed or cancelled deployment: weight 0 (drained) until Nomad stops it".to_string()
+                server.drain = true;
+                "canary of a failed or cancelled deployment: drained (weight 0) until Nomad stops it".to_string()
             }
             Some(Ask::Weight(w, source)) => {
                 server.weight = scale(*w);
@@ -393,6 +396,9 @@ mod tests {
             &[None, Some(CanaryState::Failed)],
         );
         assert_eq!(weights(&plan), [1, 0]);
+        let servers = &plan.backend.as_ref().unwrap().servers;
+        let drained: Vec<bool> = servers.values().map(|s| s.drain).collect();
+        assert_eq!(drained, [false, true]);
         assert!(plan.instances[1].notes[0].contains("drained"));
     }
 

@@ -179,8 +179,10 @@ fn servers(
             out.servers
                 .push(change(ServerAction::SetWeight(want.weight)));
         }
-        if have.admin.drain {
+        if have.admin.drain && !want.drain {
             out.servers.push(change(ServerAction::Undrain));
+        } else if want.drain && !have.admin.drain {
+            out.servers.push(change(ServerAction::Drain));
         }
     }
     for have in current.servers.values() {
@@ -392,6 +394,19 @@ mod tests {
         a.drained_for = Some(Duration::from_secs(5));
         let changes = diff(&desired(&[b]), &actual(&[have]));
         assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "undrain")]);
+    }
+
+    #[test]
+    fn diff_should_drain_a_wanted_server_that_asks_for_it_once() {
+        let mut s = server("a", 1);
+        s.drain = true;
+        let b = backend("default_web", &[s]);
+        let mut have = applied(&b);
+        let changes = diff(&desired(std::slice::from_ref(&b)), &actual(&[have.clone()]));
+        assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "drain")]);
+        assert!(changes.requeue_after.is_none(), "a wanted server stays");
+        have.servers.get_mut("_nomad-a").unwrap().admin.drain = true;
+        assert!(diff(&desired(&[b]), &actual(&[have])).is_empty());
     }
 
     #[test]

@@ -165,6 +165,9 @@ pub struct ServerSpec {
     pub maxconn: Option<u32>,
     /// `backup`.
     pub backup: bool,
+    /// Drained (`set server … state drain`): checked, but no new requests
+    /// (a canary of a failed or cancelled deployment).
+    pub drain: bool,
 }
 
 impl ServerSpec {
@@ -181,6 +184,7 @@ impl ServerSpec {
             uri_entry: None,
             maxconn: None,
             backup: false,
+            drain: false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! A simulator of Nomad's HTTP API (v1.9–1.11 behaviour, quirks included) for
 //! integration tests and demos: the event stream (`/v1/event/stream`), native
 //! service discovery (`/v1/services`, `/v1/service/:name`), job and allocation
-//! reads, ACLs, blocking queries, plus a control API to drive the simulated
+//! reads, the client's check results (`/v1/client/allocation/:id/checks`),
+//! ACLs, blocking queries, plus a control API to drive the simulated
 //! cluster (`Sim` in Rust, `/sim/...` over HTTP).
 //!
 //! ```no_run
@@ -41,5 +42,6 @@ pub use acl::{Acl, AclToken, Capabilities, JobPolicy};
 pub use config::{SimConfig, StreamMode};
 pub use goduration::{parse_go_duration, parse_positive_duration};
 pub use lifecycle::{DeploymentEnd, PlaceAlloc, RegisterOutcome, SimError, StopKind};
+pub use model::checks::CheckOutcome;
 pub use scenario::Scenario;
 pub use sim::{RestartKind, Sim};

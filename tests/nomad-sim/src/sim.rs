@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub cut_epoch: AtomicU64,
     /// Workload identities issued to tasks.
     pub identities: Identities,
+    /// The clients' check results, as tests set them.
+    pub checks: Mutex<crate::model::checks::CheckStore>,
 }
 
 impl Shared {
@@ -166,6 +168,7 @@ impl Sim {
             shutdown: watch::channel(false).0,
             cut_epoch: AtomicU64::new(0),
             identities: Identities::default(),
+            checks: Mutex::new(Default::default()),
             cfg,
         });
         tokio::spawn(crate::http::server::serve(listener, shared.clone()));
@@ -275,6 +278,23 @@ impl Sim {
     /// an active deployment.
     pub fn end_deployment(&self, alloc_id: &str, end: crate::DeploymentEnd) -> bool {
         self.shared.mutate(|st| st.end_deployment(alloc_id, end))
+    }
+
+    /// Sets the result Nomad's client reports for check `check` of service
+    /// `service` in `alloc_id` (`/v1/client/allocation/:id/checks`); until
+    /// set, a check is `pending`. No event: check results are not in Raft.
+    pub fn set_check_result(
+        &self,
+        alloc_id: &str,
+        service: &str,
+        check: &str,
+        outcome: crate::CheckOutcome,
+    ) {
+        let now = crate::ids::now_nanos() / 1_000_000_000;
+        self.shared.checks.lock().insert(
+            (alloc_id.into(), service.into(), check.into()),
+            (outcome, i64::try_from(now).unwrap_or(i64::MAX)),
+        );
     }
 
     /// Stops an allocation; `how` decides the Raft type of the service deletions.

@@ -1,5 +1,6 @@
-//! `/v1/allocation/:id` (full allocation with the job version it runs) and
-//! `/v1/allocation/:id/services`.
+//! `/v1/allocation/:id` (full allocation with the job version it runs),
+//! `/v1/allocation/:id/services`, and the client's
+//! `/v1/client/allocation/:id/checks` (aliased as `/v1/allocation/:id/checks`).
 
 use std::sync::Arc;
 
@@ -19,8 +20,48 @@ pub(super) async fn handle(shared: &Arc<Shared>, req: &Request, rest: &str) -> R
     match tokens.as_slice() {
         [id] => get(shared, req, id).await,
         [id, "services"] => services(shared, req, id).await,
+        [id, "checks"] => checks(shared, req, id),
         _ => Response::text(404, "resource not found"),
     }
+}
+
+/// `/v1/client/allocation/...`: of the client endpoints, only `checks`.
+pub(super) fn client(shared: &Arc<Shared>, req: &Request, rest: &str) -> Response {
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [id, "checks"] => checks(shared, req, id),
+        _ => Response::empty(404),
+    }
+}
+
+/// The check results of an allocation (Nomad 1.4+): not blocking, ACL
+/// `read-job` in the allocation's namespace, 404 for an unknown allocation.
+fn checks(shared: &Arc<Shared>, req: &Request, id: &str) -> Response {
+    if req.method != "GET" {
+        return invalid_method();
+    }
+    let opts = match query::parse(shared, req) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let body = {
+        let st = shared.lock();
+        let Some(alloc) = st.allocs.get(id) else {
+            return Response::text(404, "alloc not found");
+        };
+        if !opts.identity.can_read(&alloc.namespace) {
+            return permission_denied();
+        }
+        let store = shared.checks.lock();
+        let started = alloc.started_at.unwrap_or(alloc.create_time) / 1_000_000_000;
+        crate::model::checks::results(
+            alloc,
+            &st.settings.region,
+            &st.settings.datacenter,
+            &store,
+            started,
+        )
+    };
+    Response::json(&body, opts.pretty)
 }
 
 async fn get(shared: &Arc<Shared>, req: &Request, id: &str) -> Response {

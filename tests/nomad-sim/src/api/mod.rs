@@ -64,6 +64,8 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, req: &Request) -> Routed {
         jobs::handle(shared, req, rest).await
     } else if let Some(rest) = path.strip_prefix("/v1/allocation/") {
         allocs::handle(shared, req, rest).await
+    } else if let Some(rest) = path.strip_prefix("/v1/client/allocation/") {
+        allocs::client(shared, req, rest)
     } else if path == "/v1/status/leader" {
         Response::json(&json!("127.0.0.1:4647"), false)
     } else if path == "/v1/status/peers" {

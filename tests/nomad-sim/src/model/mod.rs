@@ -2,6 +2,7 @@
 //! registrations, deployments and the per-alloc simulated nodes.
 
 pub(crate) mod allocs;
+pub(crate) mod checks;
 pub(crate) mod deployments;
 pub(crate) mod jobs;
 pub(crate) mod registrations;

@@ -55,6 +55,19 @@ impl Registration {
 
 /// The registrations the client upserts for `alloc` (indexes left at 0).
 pub(crate) fn for_alloc(alloc: &AllocRecord, region: &str, datacenter: &str) -> Vec<Registration> {
+    with_specs(alloc, region, datacenter)
+        .into_iter()
+        .map(|(r, _, _)| r)
+        .collect()
+}
+
+/// Each registration of `alloc` with its service block and its task (empty
+/// for a group service).
+pub(crate) fn with_specs(
+    alloc: &AllocRecord,
+    region: &str,
+    datacenter: &str,
+) -> Vec<(Registration, Value, String)> {
     let Some(tg) = group(&alloc.job, &alloc.group) else {
         return Vec::new();
     };
@@ -67,13 +80,13 @@ pub(crate) fn for_alloc(alloc: &AllocRecord, region: &str, datacenter: &str) -> 
     };
     for svc in array_field(tg, "Services") {
         if let Some(r) = base.registration(svc, None) {
-            out.push(r);
+            out.push((r, svc.clone(), String::new()));
         }
     }
     for task in array_field(tg, "Tasks") {
         for svc in array_field(task, "Services") {
             if let Some(r) = base.registration(svc, Some(task)) {
-                out.push(r);
+                out.push((r, svc.clone(), str_field(task, "Name").to_string()));
             }
         }
     }

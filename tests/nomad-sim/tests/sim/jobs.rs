@@ -174,3 +174,61 @@ async fn bad_control_input_is_an_error_not_a_panic() {
     );
     assert!(!sim.stop_alloc("nope", nomad_sim::StopKind::ClientTerminal));
 }
+
+#[tokio::test]
+async fn client_check_results_are_keyed_by_check_id_pending_until_set() {
+    let sim = start().await;
+    sim.register_job(json!({
+        "ID": "api", "Name": "api",
+        "TaskGroups": [{"Name": "g",
+            "Services": [{"Name": "api", "PortLabel": "http", "Provider": "nomad",
+                "Checks": [{"Name": "health", "Type": "http", "Path": "/h",
+                            "Interval": 1_000_000_000_i64, "Timeout": 1_000_000_000_i64},
+                           {"Type": "tcp", "OnUpdate": "ignore",
+                            "Interval": 1_000_000_000_i64, "Timeout": 1_000_000_000_i64}]}],
+            "Tasks": [{"Name": "t"}]}]
+    }));
+    let alloc = sim.place_alloc(PlaceAlloc::new("api", "g").port("http", 8080));
+    let (_, body) = get_json(&sim, &format!("/v1/client/allocation/{alloc}/checks")).await;
+    let results = body.as_object().expect("an object keyed by check ID");
+    assert_eq!(results.len(), 2);
+    for (id, r) in results {
+        assert_eq!((r["ID"].as_str(), id.len()), (Some(id.as_str()), 64));
+        assert_eq!(r["Status"], "pending");
+        assert_eq!(r["Output"], "nomad: waiting to run");
+        assert!(r.get("StatusCode").is_none() && r.get("Task").is_none());
+        assert_eq!(r["Group"], "api.g[0]");
+        assert_eq!(r["Service"], "api");
+    }
+    let by_check = |body: &Value, name: &str| {
+        body.as_object()
+            .unwrap()
+            .values()
+            .find(|r| r["Check"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        by_check(&body, "service: \"api\" check")["Mode"],
+        "readiness"
+    );
+    sim.set_check_result(&alloc, "api", "health", nomad_sim::CheckOutcome::http_ok());
+    let (_, body) = get_json(&sim, &format!("/v1/allocation/{alloc}/checks")).await;
+    let health = by_check(&body, "health");
+    assert_eq!(
+        (
+            &health["Mode"],
+            &health["Status"],
+            &health["StatusCode"],
+            &health["Output"]
+        ),
+        (
+            &json!("healthiness"),
+            &json!("success"),
+            &json!(200),
+            &json!("nomad: http ok")
+        )
+    );
+    let (status, _, text) = get(&sim, "/v1/client/allocation/nope/checks", &[]).await;
+    assert_eq!((status, text.as_str()), (404, "alloc not found"));
+}
