@@ -17,3 +17,4 @@ pub mod metrics;
 pub mod nomad;
 pub mod plan;
 pub mod report;
+pub mod vocab;

@@ -9,16 +9,16 @@
 //! as [`MAX_REQUEST`] allows ([`requests`], [`frame`]); HAProxy answers each with its output followed by `"\n> "`,
 //! which [`split_replies`] uses to give every command its own reply.
 
-use crate::haproxy::syntax::{Invalid, Token, join};
 use crate::haproxy::version::Capabilities;
 use crate::plan::{Refusal, ServerAction, ServerChange, ServerSpec};
+use crate::vocab::syntax::{Invalid, Token, join};
 use std::time::Duration;
 
 mod domains;
 mod framing;
 mod replies;
 
-pub use domains::{domain_key, for_domain, judge_domain, removal_key};
+pub use domains::{for_domain, judge_domain};
 pub use framing::{MAX_REQUEST, frame, requests, split_replies};
 pub use replies::{Meaning, classify};
 
@@ -136,7 +136,7 @@ fn kw(word: &'static str) -> Token {
 }
 
 fn name(what: &str, value: &str) -> Result<Token, Invalid> {
-    Token::restricted(what, value, "-_.:", crate::haproxy::names::MAX_NAME)
+    Token::restricted(what, value, "-_.:", crate::vocab::names::MAX_NAME)
 }
 
 fn line(tokens: &[Token], expect: Expect) -> Result<Command, Invalid> {

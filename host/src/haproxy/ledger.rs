@@ -3,7 +3,7 @@
 //! The managed config file is rendered from it, the Host and URI maps too, and
 //! `actual()` reads from it what HAProxy cannot report (a backend's check
 //! lines, a server's check arguments). Its text comes only from joined
-//! [`Token`](super::syntax::Token)s or from the managed file the driver wrote.
+//! [`Token`](crate::vocab::syntax::Token)s or from the managed file the driver wrote.
 
 use crate::plan::{
     BackendChange, ChangeSet, Desired, MapEntries, ServerAction, ServerChange, ServerSpec,

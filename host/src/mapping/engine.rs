@@ -13,7 +13,7 @@ use super::plugin::Plugin;
 use super::stats::{Snapshot, Stats};
 use super::tags::CheckTags;
 use super::{load, wasm};
-use crate::haproxy::check::{RenderContext, RenderedCheck, Step, render, render_steps};
+use crate::vocab::check::{RenderContext, RenderedCheck, Step, render, render_steps};
 use hnc_core::builtin::tcp;
 use hnc_core::model::{BackendCheck, CheckPlan, NomadCheck, ServiceContext, Settings};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -400,12 +400,12 @@ impl Engine {
             mapped.plan = tcp_plan(service, check);
         }
         mapped.notes.extend(tags.apply_to_output(&mut mapped.plan));
-        let clamped = crate::haproxy::timers::clamp(&mut mapped.plan);
+        let clamped = crate::vocab::timers::clamp(&mut mapped.plan);
         if !clamped.is_empty() {
             let note = format!(
                 "{} above HAProxy's limit: clamped to {} ms (~24.8 days)",
                 clamped.join(", "),
-                crate::haproxy::timers::MAX_TIMER_MS
+                crate::vocab::timers::MAX_TIMER_MS
             );
             self.warn_once(service, mapped.plugin.as_deref(), "clamped-timer", &note);
             mapped.notes.push(note);

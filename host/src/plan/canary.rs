@@ -20,8 +20,8 @@
 
 use super::desired::ServicePlan;
 use super::tags::ServiceTags;
-use crate::haproxy::names;
 use crate::nomad::{CanaryState, Instance};
+use crate::vocab::names;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -9,9 +9,9 @@
 use super::model::{BackendClass, BackendSpec, Desired, DomainMatch, ServerSpec};
 use super::requeue::{Earliest, Requeue};
 use super::tags::ServiceTags;
-use crate::haproxy::names;
 use crate::mapping::{CheckOrigin, Engine, Fallback, Mapped};
 use crate::nomad::{CheckLookup, Instance};
+use crate::vocab::names;
 use hnc_core::model::{NomadCheck, ServiceContext};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -167,7 +167,7 @@ pub fn plan_service(
     // keeps one check per backend, so while one is unknown the backend
     // checks every server by TCP connect: probing it with another
     // instance's HTTP check would ask it for a path no job declared for it.
-    let mut unknown_lines: Option<Vec<Vec<crate::haproxy::syntax::Token>>> = None;
+    let mut unknown_lines: Option<Vec<Vec<crate::vocab::syntax::Token>>> = None;
     let any_unknown = inputs.iter().any(|i| {
         matches!(i.lookup, CheckLookup::Unavailable { .. })
             && ServiceTags::parse(&i.instance.tags).enabled

@@ -1,6 +1,6 @@
 use super::*;
-use crate::haproxy::check::RenderContext;
 use crate::nomad::SpecCheck;
+use crate::vocab::check::RenderContext;
 use std::sync::LazyLock;
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ use super::change::{BackendChange, ChangeSet, Refusal, ServerAction, ServerChang
 use super::model::{
     Actual, ActualBackend, ActualServer, BackendClass, BackendSpec, Desired, owns_server,
 };
-use crate::haproxy::names;
+use crate::vocab::names;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -241,9 +241,9 @@ fn retire(backend: &ActualBackend, have: &ActualServer, grace: Duration, out: &m
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::haproxy::syntax::Token;
     use crate::plan::change::{DomainAction, DomainChange};
     use crate::plan::model::{AdminState, DomainMap, DomainMatch, ServerSpec};
+    use crate::vocab::syntax::Token;
     use std::net::{IpAddr, Ipv4Addr};
 
     const GRACE: Duration = Duration::from_secs(30);

@@ -5,10 +5,10 @@
 
 use super::{Out, say, setting};
 use haproxy_nomad_connector::config::Config;
-use haproxy_nomad_connector::haproxy::check::RenderedCheck;
 use haproxy_nomad_connector::haproxy::dry_run::{self, Verdict};
 use haproxy_nomad_connector::mapping::{self, Engine, Plugin, config::Source, sample};
 use haproxy_nomad_connector::nomad::job::JobSpec;
+use haproxy_nomad_connector::vocab::check::RenderedCheck;
 use hnc_core::model::{NomadCheck, PluginInfo, ServiceContext};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -2,12 +2,12 @@
 //! Nomad under tokio's paused time: every due time is asserted on the clock.
 
 use super::*;
-use crate::haproxy::check::RenderContext;
-use crate::haproxy::syntax::join;
 use crate::haproxy::{HeldBack, Result as DriverResult};
 use crate::nomad::fake::FakeApi;
 use crate::nomad::{AllocStub, Config as NomadConfig, Settings};
 use crate::plan::{Actual, ChangeSet};
+use crate::vocab::check::RenderContext;
+use crate::vocab::syntax::join;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex};

@@ -1,4 +1,4 @@
-//! Runtime API command text for domain map changes, the pattern grammar, and their replies.
+//! Runtime API command text for domain map changes, and their replies.
 //!
 //! Verified on HAProxy 2.6.12: `add map`, `set map` and `del map` answer
 //! nothing on success; `del map` drops every entry of the key and answers
@@ -8,56 +8,16 @@
 //! regex goes out with each `\` doubled.
 
 use super::{Command, Expect, Meaning, Outcome, accepts, cut_short, kw, line, name};
-use crate::haproxy::syntax::{Invalid, Token};
+use crate::plan::Refusal;
 use crate::plan::change::{DomainAction, DomainChange};
-use crate::plan::{DomainMatch, Refusal};
+use crate::vocab::domains::{domain_key, removal_key};
+use crate::vocab::syntax::{Invalid, Token};
 
-/// The longest exact or prefix pattern: a DNS name.
-const MAX_HOST: usize = 253;
-/// The longest regex pattern.
-const MAX_REGEX: usize = 256;
 /// The most `del map` commands sent for one key: more duplicates than
 /// this are removed over the next syncs.
 const MAX_DELS: usize = 64;
 /// How `add map` refuses a regex the PCRE library cannot compile.
 const INVALID_REGEX: (&str, &str) = ("regex '", "' is invalid");
-
-/// A domain pattern as a map key on the runtime socket.
-///
-/// Exact and prefix patterns are lowercase host names or their beginnings:
-/// letters, digits, `-`, `.` and `_` (the frontend lowercases the `Host`
-/// header before the lookup, so an uppercase pattern could never match). A
-/// regex is printable ASCII without blanks, quotes, `;` or `#`, with its
-/// backslashes doubled for the socket ([`Token::socket_word`]).
-///
-/// # Errors
-/// A pattern outside the grammar of its kind, empty or too long.
-pub fn domain_key(kind: DomainMatch, pattern: &str) -> Result<Token, Invalid> {
-    let what = match kind {
-        DomainMatch::Exact => "exact domain",
-        DomainMatch::Prefix => "domain prefix",
-        DomainMatch::Regex => return Token::socket_word("domain regex", pattern, MAX_REGEX),
-    };
-    let token = Token::restricted(what, pattern, "-._", MAX_HOST)?;
-    if pattern.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(Invalid {
-            what: what.into(),
-            value: pattern.into(),
-            reason: "must be lowercase: the frontend lowercases the host before the lookup",
-        });
-    }
-    Ok(token)
-}
-
-/// Any key HAProxy holds, as the socket must carry it to delete it: also
-/// keys an operator added outside the grammar of their kind, such as an
-/// uppercase host.
-///
-/// # Errors
-/// A key with a blank, a quote, `;` or `#`: it cannot go on the socket safely.
-pub fn removal_key(pattern: &str) -> Result<Token, Invalid> {
-    Token::socket_word("map key", pattern, 4 * MAX_REGEX)
-}
 
 /// The commands of one domain change on the map file `map`, in order;
 /// `held` is how many entries of the key HAProxy held when the change was
@@ -133,6 +93,7 @@ pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::DomainMatch;
 
     fn map() -> Token {
         Token::restricted("map", "/var/lib/haproxy/d.map", "/._-", 100).unwrap()
