@@ -272,7 +272,7 @@ mod tests {
                     task: String::new(),
                     check: None,
                     others: Vec::new(),
-                    origin: crate::mapping::CheckOrigin::None,
+                    origin: crate::plan::CheckOrigin::None,
                     plugin: None,
                     fallback: None,
                     check_tags: Vec::new(),
