@@ -19,5 +19,5 @@ mod run;
 mod trim;
 
 pub use lock::Lock;
-pub use reconcile::{Outcome, Reconciler};
+pub use reconcile::{PassSummary, Reconciler};
 pub use run::{Control, Error, run, snapshot};

@@ -107,9 +107,9 @@ fn del_map(out: &mut Vec<Command>, map: &Token, key: &Token, held: usize) -> Res
     Ok(())
 }
 
-/// The outcome of one change, judged from its replies.
+/// The verdict on one change, judged from its replies.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Verdict {
     /// Every command succeeded.
     Applied,
     /// HAProxy refused it for a reason the operator must fix.
@@ -361,7 +361,7 @@ fn map_entries(
 /// Judges a change by the replies to its commands (in order). A reply is
 /// read only for what its command can mean: a static balance algorithm
 /// only refuses an `add server`, and sessions only hold a `del server`.
-pub fn judge(change: &ServerChange, commands: &[Command], replies: &[String]) -> Outcome {
+pub fn judge(change: &ServerChange, commands: &[Command], replies: &[String]) -> Verdict {
     for (command, reply) in commands.iter().zip(replies) {
         let reply = reply.trim();
         if accepts(command.expect, reply) {
@@ -372,23 +372,23 @@ pub fn judge(change: &ServerChange, commands: &[Command], replies: &[String]) ->
         let deleting = command.expect == Expect::GoneOr(Some(Meaning::Deleted));
         match classify(reply) {
             Some(Meaning::StaticBalance) if adding => {
-                return Outcome::Refused(Refusal::StaticBalance {
+                return Verdict::Refused(Refusal::StaticBalance {
                     backend,
                     reply: reply.to_string(),
                 });
             }
             Some(Meaning::NoSuchBackend) => {
-                return Outcome::Refused(Refusal::NoSuchBackend { backend });
+                return Verdict::Refused(Refusal::NoSuchBackend { backend });
             }
             Some(Meaning::StillAttached) if deleting => {
-                return Outcome::Busy {
+                return Verdict::Busy {
                     command: command.text.clone(),
                     reply: reply.to_string(),
                 };
             }
             _ => {}
         }
-        return Outcome::Failed {
+        return Verdict::Failed {
             command: command.text.clone(),
             reply: reply.to_string(),
         };
@@ -413,13 +413,13 @@ fn accepts(expect: Expect, reply: &str) -> bool {
 }
 
 /// Applied, unless the connection ended before every command was answered.
-fn cut_short(commands: &[Command], replies: &[String]) -> Outcome {
+fn cut_short(commands: &[Command], replies: &[String]) -> Verdict {
     match commands.get(replies.len()) {
-        Some(unanswered) => Outcome::Failed {
+        Some(unanswered) => Verdict::Failed {
             command: unanswered.text.clone(),
             reply: "(no reply: the connection ended)".into(),
         },
-        None => Outcome::Applied,
+        None => Verdict::Applied,
     }
 }
 
@@ -531,7 +531,7 @@ mod tests {
             "No such server.",
         ];
         let gone = gone.map(String::from);
-        assert_eq!(judge(&c, &cmds, &gone), Outcome::Applied);
+        assert_eq!(judge(&c, &cmds, &gone), Verdict::Applied);
         let held = [
             "",
             "",
@@ -540,7 +540,7 @@ mod tests {
         ];
         assert!(matches!(
             judge(&c, &cmds, &held.map(String::from)),
-            Outcome::Busy { .. }
+            Verdict::Busy { .. }
         ));
         let up = [
             "",
@@ -550,7 +550,7 @@ mod tests {
         ];
         assert!(matches!(
             judge(&c, &cmds, &up.map(String::from)),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
     }
 
@@ -716,41 +716,41 @@ mod tests {
         let ok: Vec<String> = ["New server registered.\n", "", "", "", ""]
             .map(String::from)
             .to_vec();
-        assert_eq!(judge(&c, &cmds, &ok), Outcome::Applied);
+        assert_eq!(judge(&c, &cmds, &ok), Verdict::Applied);
         let mut refused = ok.clone();
         refused[0] =
             "Backend must use a dynamic load balancing to support dynamic servers.\n".into();
         assert!(matches!(
             judge(&c, &cmds, &refused),
-            Outcome::Refused(Refusal::StaticBalance { .. })
+            Verdict::Refused(Refusal::StaticBalance { .. })
         ));
         // 3.4's wording, for the same refusal.
         refused[0] = "Backend does not support dynamic servers : backend 'default_web' uses a non dynamic load balancing method.\n".into();
         assert!(matches!(
             judge(&c, &cmds, &refused),
-            Outcome::Refused(Refusal::StaticBalance { .. })
+            Verdict::Refused(Refusal::StaticBalance { .. })
         ));
         // Only `add server` can be refused for the balance algorithm.
         let w = change(ServerAction::SetWeight(3));
         let set = for_change(&w, Context::default()).unwrap();
         assert!(matches!(
             judge(&w, &set, &refused[..1]),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
         let mut failed = ok.clone();
         failed[0] = "Already exists a server with the same name in backend.\n".into();
-        assert!(matches!(judge(&c, &cmds, &failed), Outcome::Failed { .. }));
-        assert!(matches!(judge(&c, &cmds, &ok[..2]), Outcome::Failed { .. }));
+        assert!(matches!(judge(&c, &cmds, &failed), Verdict::Failed { .. }));
+        assert!(matches!(judge(&c, &cmds, &ok[..2]), Verdict::Failed { .. }));
 
         let r = change(ServerAction::Remove);
         let cmds = for_change(&r, Context::default()).unwrap();
         let gone: Vec<String> = vec!["No such server.\n".into(); 3];
-        assert_eq!(judge(&r, &cmds, &gone), Outcome::Applied, "already removed");
+        assert_eq!(judge(&r, &cmds, &gone), Verdict::Applied, "already removed");
         let busy: Vec<String> = vec![
             "".into(),
             "".into(),
             "Server still has connections attached to it, cannot remove it.".into(),
         ];
-        assert!(matches!(judge(&r, &cmds, &busy), Outcome::Busy { .. }));
+        assert!(matches!(judge(&r, &cmds, &busy), Verdict::Busy { .. }));
     }
 }

@@ -8,15 +8,15 @@
 pub mod actual;
 pub mod commands;
 pub mod config;
-pub mod config_file;
 pub mod driver;
 pub mod dry_run;
 pub mod error;
 pub mod ledger;
+pub mod managed_file;
 pub mod proxy_ids;
 pub mod reload;
-pub mod runtime;
 pub mod runtime_driver;
+pub mod socket;
 pub mod state_files;
 pub mod stats;
 pub mod validate;

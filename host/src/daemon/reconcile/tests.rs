@@ -147,7 +147,7 @@ fn check_of(r: &Reconciler<FakeDriver, FakeApi>, name: &str) -> String {
 
 /// What the daemon's loop does without events: sleep until the earliest
 /// due time, then run a pass.
-async fn pass_when_due(r: &mut Reconciler<FakeDriver, FakeApi>) -> Outcome {
+async fn pass_when_due(r: &mut Reconciler<FakeDriver, FakeApi>) -> PassSummary {
     let at = r.next_due().expect("a due time");
     tokio::time::sleep_until(at).await;
     r.reconcile().await.expect("pass")

@@ -7,7 +7,7 @@
 //! invalid (…)` and adds nothing; the socket unescapes backslashes, so a
 //! regex goes out with each `\` doubled.
 
-use super::{Command, Expect, Meaning, Outcome, accepts, cut_short, kw, line, name};
+use super::{Command, Expect, Meaning, Verdict, accepts, cut_short, kw, line, name};
 use crate::plan::Refusal;
 use crate::plan::change::{DomainAction, DomainChange};
 use crate::vocab::domains::{domain_key, removal_key};
@@ -64,7 +64,7 @@ pub fn for_domain(
 /// Judges a domain change by the replies to its commands (in order): a
 /// regex HAProxy cannot compile is a refusal naming the pattern, the
 /// backend and HAProxy's reason.
-pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[String]) -> Outcome {
+pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[String]) -> Verdict {
     for (command, reply) in commands.iter().zip(replies) {
         let reply = reply.trim();
         if accepts(command.expect, reply) {
@@ -75,14 +75,14 @@ pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[Stri
             && reply.starts_with(start)
             && reply.contains(middle)
         {
-            return Outcome::Refused(Refusal::DomainRefused {
+            return Verdict::Refused(Refusal::DomainRefused {
                 kind: change.kind,
                 pattern: change.pattern.clone(),
                 backend: backend.to_string(),
                 reply: reply.to_string(),
             });
         }
-        return Outcome::Failed {
+        return Verdict::Failed {
             command: command.text.clone(),
             reply: reply.to_string(),
         };
@@ -197,13 +197,13 @@ mod tests {
             DomainAction::Add("default_api".into()),
         );
         let cmds = for_domain(&add, &map(), 1).unwrap();
-        assert_eq!(judge_domain(&add, &cmds, &["".into()]), Outcome::Applied);
+        assert_eq!(judge_domain(&add, &cmds, &["".into()]), Verdict::Applied);
         // Captured from HAProxy 2.6.12.
         let refused =
             "regex '^(unclosed' is invalid (error=missing closing parenthesis, erroffset=10).\n";
         assert_eq!(
             judge_domain(&add, &cmds, &[refused.into()]),
-            Outcome::Refused(Refusal::DomainRefused {
+            Verdict::Refused(Refusal::DomainRefused {
                 kind: DomainMatch::Regex,
                 pattern: "^(unclosed".into(),
                 backend: "default_api".into(),
@@ -213,17 +213,17 @@ mod tests {
         let unknown = "Unknown map identifier. Please use #<id> or <file>.\n";
         assert!(matches!(
             judge_domain(&add, &cmds, &[unknown.into()]),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
         assert!(matches!(
             judge_domain(&add, &cmds, &[]),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
 
         let remove = change(DomainMatch::Exact, "a.example.com", DomainAction::Remove);
         let cmds = for_domain(&remove, &map(), 1).unwrap();
         let gone = ["Key not found.\n".to_string()];
-        assert_eq!(judge_domain(&remove, &cmds, &gone), Outcome::Applied);
+        assert_eq!(judge_domain(&remove, &cmds, &gone), Verdict::Applied);
         // A key held twice: deleted twice, whichever version answers.
         let twice = change(
             DomainMatch::Exact,
@@ -236,7 +236,7 @@ mod tests {
             let replies = dels.map(String::from);
             assert_eq!(
                 judge_domain(&twice, &cmds, &replies),
-                Outcome::Applied,
+                Verdict::Applied,
                 "{dels:?}"
             );
         }
@@ -248,7 +248,7 @@ mod tests {
         let cmds = for_domain(&set, &map(), 1).unwrap();
         assert!(matches!(
             judge_domain(&set, &cmds, &["entry not found.\n".into()]),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
     }
 
