@@ -2,8 +2,8 @@
 //! real healthy server UP and a real unhealthy one DOWN, as HAProxy itself
 //! reports it (`show stat` status and check status).
 
-use haproxy_nomad_connector::haproxy::check::RenderContext;
 use haproxy_nomad_connector::mapping::{self, Engine, Mapped};
+use haproxy_nomad_connector::vocab::check::RenderContext;
 use hnc_core::model::NomadCheck;
 use hnc_tests::backends::{HttpBackend, TcpBackend};
 use hnc_tests::grpc::GrpcHealthServer;

@@ -7,12 +7,11 @@
 //! Every assertion reads HAProxy's own view (`show stat`, `show servers
 //! state`, `show proc`) or what the test backends received.
 
-use haproxy_nomad_connector::haproxy::check::{RenderContext, RenderedCheck, render};
-use haproxy_nomad_connector::haproxy::syntax::Token;
-use haproxy_nomad_connector::haproxy::{
-    self, Driver, ReloadOutcome, RuntimeDriver, names, state_files,
-};
+use haproxy_nomad_connector::haproxy::{self, Driver, ReloadOutcome, RuntimeDriver, state_files};
 use haproxy_nomad_connector::plan::{BackendSpec, Desired, DomainMatch, Refusal, ServerSpec, diff};
+use haproxy_nomad_connector::vocab::check::{RenderContext, RenderedCheck, render};
+use haproxy_nomad_connector::vocab::names;
+use haproxy_nomad_connector::vocab::syntax::Token;
 use hnc_core::model::{BackendCheck, CheckPlan, HttpCheck, HttpExpect, HttpMatch, ServerCheck};
 use hnc_tests::backends::HttpBackend;
 use hnc_tests::haproxy::{Haproxy, wait_until};

@@ -8,9 +8,9 @@
 //! Regenerate after an intended change with `UPDATE_GOLDEN=1`, then review
 //! the diff: these files are the specification of the default mappings.
 
-use haproxy_nomad_connector::haproxy::check::RenderContext;
 use haproxy_nomad_connector::mapping::{self, Engine};
 use haproxy_nomad_connector::nomad::job::JobSpec;
+use haproxy_nomad_connector::vocab::check::RenderContext;
 use hnc_tests::mapping::service;
 use serde_json::{Value, json};
 use std::fmt::Write as _;

@@ -8,9 +8,9 @@
 //! `haproxy -c` per batch), and every refusal is reported with the answer
 //! and the line HAProxy refused.
 
-use haproxy_nomad_connector::haproxy::check::{RenderContext, RenderedCheck, render};
 use haproxy_nomad_connector::haproxy::dry_run::{self, Verdict};
 use haproxy_nomad_connector::mapping::{self, Engine};
+use haproxy_nomad_connector::vocab::check::{RenderContext, RenderedCheck, render};
 use hnc_core::model::*;
 use hnc_tests::mapping::{http_check, service};
 use proptest::prelude::*;

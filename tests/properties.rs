@@ -2,8 +2,8 @@
 //! config line or server argument with a control character, `;`, `#`, or a
 //! directive or keyword the connector does not mean to write.
 
-use haproxy_nomad_connector::haproxy::check::{RenderContext, render};
 use haproxy_nomad_connector::mapping::Engine;
+use haproxy_nomad_connector::vocab::check::{RenderContext, render};
 use hnc_core::model::*;
 use hnc_tests::grammar::{check_backend_line, check_server_args};
 use hnc_tests::mapping::{builtin_engine, service};

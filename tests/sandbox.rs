@@ -1,8 +1,8 @@
 //! Sandbox: hostile plugins (WAT) are stopped within their limits, fall back
 //! to TCP, and the engine serves the next call normally.
 
-use haproxy_nomad_connector::haproxy::check::RenderContext;
 use haproxy_nomad_connector::mapping::{CallError, Engine, Limits, Mapped};
+use haproxy_nomad_connector::vocab::check::RenderContext;
 use hnc_core::model::{Header, NomadCheck};
 use hnc_tests::hostile::{Hostility, component_from_core_wat};
 use hnc_tests::mapping::{config_with, http_check, service, write_plugin};

@@ -10,8 +10,8 @@
 //! instructions per call under callgrind (noise-free, unlike times).
 
 use criterion::{Criterion, criterion_group};
-use haproxy_nomad_connector::haproxy::check::RenderContext;
 use haproxy_nomad_connector::mapping::{self, Engine, wasm};
+use haproxy_nomad_connector::vocab::check::RenderContext;
 use hnc_core::builtin;
 use hnc_core::model::{Header, NomadCheck, ServiceContext};
 use std::hint::black_box;

@@ -5,7 +5,7 @@ mod resolved;
 
 pub use resolved::Resolved;
 
-use crate::haproxy::check::RenderContext;
+use crate::vocab::check::RenderContext;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -51,6 +51,23 @@ pub fn push_one_line(out: &mut String, s: &str) {
     let _ = write!(out, "{}", OneLine(s));
 }
 
+/// Makes text from a plugin or a tag safe for one log line, and bounded to
+/// `max` characters (`…` marks a cut).
+pub fn sanitize(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(max) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

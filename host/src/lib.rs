@@ -2,7 +2,11 @@
 //! to Nomad's service registrations and the checks of their job specs.
 //!
 //! The data path, one module per stage (see docs/architecture.md):
-//! `nomad` → `plan` → `mapping` → `plan` → `haproxy`.
+//! `nomad` → `plan` → `mapping` → `plan` → `haproxy`. No module depends on
+//! a later stage: `plan` defines the `CheckMapper` that `mapping`
+//! implements, and what several stages share of HAProxy's syntax lives in
+//! `vocab`, which depends on nothing. A test (`layering`) keeps the graph
+//! of the top-level modules free of cycles.
 
 #![deny(missing_docs)]
 
@@ -17,3 +21,7 @@ pub mod metrics;
 pub mod nomad;
 pub mod plan;
 pub mod report;
+pub mod vocab;
+
+#[cfg(test)]
+mod layering;

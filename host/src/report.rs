@@ -1,9 +1,9 @@
 //! What the connector would do with a job's checks: the report behind `map`.
 
 use crate::escape::OneLine;
-use crate::haproxy::names::backend_name;
 use crate::mapping::{CheckOrigin, Engine, Mapped};
 use crate::nomad::job::{JobSpec, ServiceSpec};
+use crate::vocab::names::backend_name;
 use hnc_core::model::{CheckPlan, NomadCheck, ServiceContext};
 use serde::Serialize;
 use std::fmt::Write as _;

@@ -19,9 +19,10 @@
 //!    `haproxy -c`, state dump, reload, confirmation, persistence).
 
 use haproxy_nomad_connector::haproxy::commands::{self, Context};
-use haproxy_nomad_connector::haproxy::syntax::Token;
-use haproxy_nomad_connector::haproxy::{Driver, ReloadOutcome, RuntimeDriver, names};
+use haproxy_nomad_connector::haproxy::{Driver, ReloadOutcome, RuntimeDriver};
 use haproxy_nomad_connector::plan::{BackendSpec, Desired, ServerSpec, diff};
+use haproxy_nomad_connector::vocab::names;
+use haproxy_nomad_connector::vocab::syntax::Token;
 use hnc_tests::haproxy::Haproxy;
 use std::path::PathBuf;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //!
 //! The oracle reads both sides itself: the registrations straight from the
 //! simulator's store, the servers from HAProxy's runtime API. It shares only
-//! the naming rule with the connector (`haproxy::names`, documented in
+//! the naming rule with the connector (`vocab::names`, documented in
 //! `docs/haproxy-driver.md`): backend `<namespace>_<service>` (or the
 //! `haproxy.backend.name` tag), server = the registration ID.
 //!
@@ -15,7 +15,7 @@
 //! HAProxy runs is left without an instance in Nomad.
 
 use crate::haproxy::{Haproxy, send};
-use haproxy_nomad_connector::haproxy::names;
+use haproxy_nomad_connector::vocab::names;
 use nomad_sim::Sim;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,7 +1,7 @@
 //! Fixtures for mapping tests: services, checks, and engines with chosen plugins.
 
-use haproxy_nomad_connector::haproxy::check::RenderContext;
 use haproxy_nomad_connector::mapping::{self, Engine, Limits};
+use haproxy_nomad_connector::vocab::check::RenderContext;
 use hnc_core::model::{NomadCheck, ServiceContext};
 use std::path::{Path, PathBuf};
 

@@ -3,9 +3,9 @@
 //! resolved, as ripgrep's `LowArgs` → `HiArgs`).
 
 use super::{Config, Error};
-use crate::haproxy::check::RenderContext;
-use crate::haproxy::syntax::Token;
 use crate::nomad::{Env, ProcessEnv, Settings};
+use crate::vocab::check::RenderContext;
+use crate::vocab::syntax::Token;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -47,7 +47,7 @@ pub struct Lock {
 impl Lock {
     /// The lock file for the managed config `managed`: `.NAME.lock` beside it.
     pub fn path_for(managed: &Path) -> PathBuf {
-        crate::haproxy::config_file::sibling(managed, "lock")
+        crate::haproxy::managed_file::sibling(managed, "lock")
     }
 
     /// Takes the lock at `path` without waiting, and writes this process's

@@ -10,9 +10,9 @@
 //! chance of one among 10,000 entries is below 10^-30.
 
 use super::interner::Interner;
-use crate::haproxy::syntax::Token;
 use crate::mapping::{Engine, Mapped};
 use crate::plan::CheckMapper;
+use crate::vocab::syntax::Token;
 use hnc_core::model::{NomadCheck, ServiceContext};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -115,7 +115,7 @@ fn reproducible(mapped: &Mapped) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::haproxy::check::RenderContext;
+    use crate::vocab::check::RenderContext;
 
     fn check(path: &str) -> NomadCheck {
         NomadCheck {

@@ -20,5 +20,5 @@ mod trim;
 pub mod verdicts;
 
 pub use lock::Lock;
-pub use reconcile::{Outcome, Reconciler};
+pub use reconcile::{PassSummary, Reconciler};
 pub use run::{Control, Error, run, snapshot};

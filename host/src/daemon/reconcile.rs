@@ -42,7 +42,7 @@ struct Looked {
 
 /// What one reconcile did.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct PassSummary {
     /// Services planned this time.
     pub planned: usize,
     /// Why HAProxy reloaded, when it did (one entry per kind of change).
@@ -271,9 +271,9 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     /// # Errors
     /// HAProxy cannot be reached or a managed file cannot be written; the
     /// dirty services stay dirty.
-    pub async fn reconcile(&mut self) -> Result<Outcome, crate::haproxy::Error> {
+    pub async fn reconcile(&mut self) -> Result<PassSummary, crate::haproxy::Error> {
         if !self.ready() {
-            return Ok(Outcome::default());
+            return Ok(PassSummary::default());
         }
         let started = std::time::Instant::now();
         let planned = self.plan().await;
@@ -281,12 +281,12 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             // Stopping: the interrupted plugin calls fell back to TCP, which
             // HAProxy must not get. The next start plans them again.
             self.dirty.extend(planned);
-            return Ok(Outcome::default());
+            return Ok(PassSummary::default());
         }
         let plan_took = started.elapsed();
-        let mut outcome = Outcome {
+        let mut outcome = PassSummary {
             planned: planned.len(),
-            ..Outcome::default()
+            ..PassSummary::default()
         };
         // This sync does what an earlier report asked to do later; its own
         // report says what is left.

@@ -7,11 +7,11 @@
 //! service's inputs map to something else (a new job version), that is
 //! tried again.
 
-use crate::haproxy::syntax::join;
 use crate::haproxy::validate::{ConfigAlert, culprits};
 use crate::haproxy::{ApplyReport, ReloadOutcome};
 use crate::mapping::{Engine, Mapped};
 use crate::plan::{CheckMapper, ServiceKey, ServicePlan};
+use crate::vocab::syntax::join;
 use hnc_core::model::{NomadCheck, ServiceContext};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;

@@ -21,7 +21,7 @@ pub use config::Config;
 pub use explain::explain;
 pub use targets::{Target, targets};
 
-use crate::haproxy::runtime::Socket;
+use crate::haproxy::socket::Socket;
 use crate::metrics::Metrics;
 use crate::nomad::Api;
 use std::path::Path;

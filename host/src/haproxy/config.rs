@@ -1,6 +1,6 @@
 //! The `[haproxy]` section of the config: sockets, files, the binary and timings.
 
-use crate::plan::DomainMatch;
+use crate::vocab::DomainMatch;
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -6,8 +6,8 @@
 //! the check arguments), so HAProxy reads the same text the daemon would
 //! give it.
 
-use super::check::RenderedCheck;
 use super::validate::{ConfigAlert, parse_alerts};
+use crate::vocab::check::RenderedCheck;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -89,7 +89,7 @@ pub fn haproxy_on_path() -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::haproxy::check::{RenderContext, render};
+    use crate::vocab::check::{RenderContext, render};
     use hnc_core::model::CheckPlan;
 
     #[test]

@@ -3,7 +3,7 @@
 //! The managed config file is rendered from it, the Host and URI maps too, and
 //! `actual()` reads from it what HAProxy cannot report (a backend's check
 //! lines, a server's check arguments). Its text comes only from joined
-//! [`Token`](super::syntax::Token)s or from the managed file the driver wrote.
+//! [`Token`](crate::vocab::syntax::Token)s or from the managed file the driver wrote.
 
 use crate::plan::{
     BackendChange, ChangeSet, Desired, MapEntries, ServerAction, ServerChange, ServerSpec,
@@ -358,7 +358,7 @@ mod tests {
         ));
         assert_eq!(ledger.uri_map(), "");
         let mut a = spec("_nomad-a");
-        a.uri_entry = Some(crate::haproxy::syntax::Token::word("uri", "/health", 64).unwrap());
+        a.uri_entry = Some(crate::vocab::syntax::Token::word("uri", "/health", 64).unwrap());
         let mut want = BackendSpec::dynamic("own");
         want.insert(a);
         let mut desired = Desired::default();

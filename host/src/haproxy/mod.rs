@@ -1,4 +1,4 @@
-//! The HAProxy side: validated syntax, check rendering and the runtime driver.
+//! The HAProxy driver: sockets, the runtime driver, reloads, validation and the files it keeps.
 //!
 //! [`RuntimeDriver`] implements [`Driver`]: it reads what HAProxy runs
 //! ([`Driver::actual`]) and applies a [`ChangeSet`](crate::plan::ChangeSet)
@@ -6,23 +6,19 @@
 //! through a validated, coalesced reload. See `docs/haproxy-driver.md`.
 
 pub mod actual;
-pub mod check;
 pub mod commands;
 pub mod config;
-pub mod config_file;
 pub mod driver;
 pub mod dry_run;
 pub mod error;
 pub mod ledger;
-pub mod names;
+pub mod managed_file;
 pub mod proxy_ids;
 pub mod reload;
-pub mod runtime;
 pub mod runtime_driver;
+pub mod socket;
 pub mod state_files;
 pub mod stats;
-pub mod syntax;
-pub mod timers;
 pub mod validate;
 pub mod version;
 

@@ -1,7 +1,7 @@
 //! Reloads: the coalescing gate, `show proc`, and a reload confirmed through the master socket.
 
 use super::error::{Error, Result};
-use super::runtime::Socket;
+use super::socket::Socket;
 use super::version::{Capabilities, worker_pid};
 use std::time::{Duration, Instant};
 

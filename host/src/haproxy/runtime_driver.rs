@@ -13,19 +13,20 @@
 
 use super::actual::{Drains, assemble, parse_backends, parse_servers_state, parse_show_map};
 use super::config::Config;
-use super::config_file::{self, write_atomic};
 use super::driver::{ApplyReport, Driver, ReloadOutcome};
 use super::error::{Error, Result};
 use super::ledger::Ledger;
+use super::managed_file::{self, write_atomic};
 use super::reload::{self, Gate, ReloadGate};
-use super::runtime::Socket;
+use super::socket::Socket;
 use super::state_files;
 use super::stats::{Snapshot, Stats};
-use super::syntax::Token;
 use super::validate::ConfigAlert;
 use super::version::Version;
 use crate::plan::model::DomainMap;
-use crate::plan::{Actual, BackendChange, ChangeSet, Desired, DomainMatch, ServerAction, diff};
+use crate::plan::{Actual, BackendChange, ChangeSet, Desired, ServerAction, diff};
+use crate::vocab::DomainMatch;
+use crate::vocab::syntax::Token;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -135,7 +136,7 @@ async fn read_map(path: Option<&Path>, set: impl FnMut(&str, &str)) -> Result<()
     };
     match tokio::fs::read_to_string(path).await {
         Ok(text) => {
-            config_file::parse_map(&text, set);
+            managed_file::parse_map(&text, set);
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_atomic(path, "").await,
@@ -187,12 +188,12 @@ impl RuntimeDriver {
         let managed = &config.managed_config;
         let ledger = match tokio::fs::read_to_string(managed).await {
             Ok(text) => Ledger {
-                dynamic: config_file::parse(&text, managed)?,
+                dynamic: managed_file::parse(&text, managed)?,
                 ..Ledger::default()
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let ledger = Ledger::default();
-                write_atomic(managed, &config_file::render(&ledger.dynamic, &state_file)).await?;
+                write_atomic(managed, &managed_file::render(&ledger.dynamic, &state_file)).await?;
                 ledger
             }
             Err(source) => {

@@ -13,7 +13,8 @@ use super::plugin::Plugin;
 use super::stats::{Snapshot, Stats};
 use super::tags::CheckTags;
 use super::{load, wasm};
-use crate::haproxy::check::{RenderContext, RenderedCheck, Step, render, render_steps};
+use crate::plan::{CheckMapper, CheckOrigin, Fallback, Mapped};
+use crate::vocab::check::{RenderContext, RenderedCheck, Step, render, render_steps};
 use hnc_core::builtin::tcp;
 use hnc_core::model::{BackendCheck, CheckPlan, NomadCheck, ServiceContext, Settings};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -45,45 +46,6 @@ pub enum Error {
     /// wasmtime could not start.
     #[error("wasm engine: {0}")]
     Wasm(String),
-}
-
-/// Where the check that was mapped came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckOrigin {
-    /// The job specification.
-    JobSpec,
-    /// `haproxy.check.type` declared it.
-    Tags,
-    /// Neither: the ADR's plain TCP check.
-    None,
-}
-
-/// The TCP fallback taken, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fallback {
-    /// `no-check`, `unsupported-type`, a [`CallError::cause`], or `invalid-value`.
-    pub cause: &'static str,
-    /// The explanation logged.
-    pub reason: String,
-}
-
-/// The outcome of mapping one service's check.
-#[derive(Debug, Clone)]
-pub struct Mapped {
-    /// The final typed check (after tags and any fallback).
-    pub plan: CheckPlan,
-    /// The same as validated HAProxy syntax.
-    pub rendered: RenderedCheck,
-    /// The plugin that was asked (`name@version`), if any.
-    pub plugin: Option<String>,
-    /// Where the check came from.
-    pub origin: CheckOrigin,
-    /// Set when the result is a TCP fallback.
-    pub fallback: Option<Fallback>,
-    /// The `haproxy.check.*` tags applied.
-    pub tags: Vec<String>,
-    /// Notes and warnings for `map` and `explain`.
-    pub notes: Vec<String>,
 }
 
 struct Route {
@@ -400,12 +362,12 @@ impl Engine {
             mapped.plan = tcp_plan(service, check);
         }
         mapped.notes.extend(tags.apply_to_output(&mut mapped.plan));
-        let clamped = crate::haproxy::timers::clamp(&mut mapped.plan);
+        let clamped = crate::vocab::timers::clamp(&mut mapped.plan);
         if !clamped.is_empty() {
             let note = format!(
                 "{} above HAProxy's limit: clamped to {} ms (~24.8 days)",
                 clamped.join(", "),
-                crate::haproxy::timers::MAX_TIMER_MS
+                crate::vocab::timers::MAX_TIMER_MS
             );
             self.warn_once(service, mapped.plugin.as_deref(), "clamped-timer", &note);
             mapped.notes.push(note);
@@ -619,6 +581,17 @@ fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
     check
         .and_then(|c| tcp::map(service, c, &Vec::new()).ok())
         .unwrap_or_else(CheckPlan::tcp_fallback)
+}
+
+/// The engine is the planner's check mapper in production.
+impl CheckMapper for Engine {
+    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
+        Arc::new(Engine::map(self, service, check))
+    }
+
+    fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
+        Arc::new(Engine::map_all(self, service, checks))
+    }
 }
 
 #[cfg(test)]

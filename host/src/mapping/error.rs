@@ -97,19 +97,3 @@ impl CallError {
         }
     }
 }
-
-/// Makes text from a plugin safe for one log line, and bounded.
-pub(crate) fn sanitize(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars().take(max) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out
-}

@@ -3,8 +3,8 @@
 //! wall-time deadline checked at every epoch tick.
 
 use super::bindings::{self, haproxy_nomad::mapping::types as w};
-use super::error::sanitize;
 use super::limits::{Limiter, Limits};
+use crate::escape::sanitize;
 use hnc_core::model::LogLevel;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,7 +6,8 @@
 //! component's type (the authority; also for precompiled built-ins).
 
 use super::bindings::{WIT_COMPATIBLE, WIT_PACKAGE};
-use super::error::{LoadError, sanitize};
+use super::error::LoadError;
+use crate::escape::sanitize;
 use wasmparser::{ComponentTypeRef, Parser, Payload};
 
 /// Refuses an import beyond `log` and the mapping types.

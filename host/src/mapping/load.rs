@@ -8,7 +8,7 @@ use super::imports::{check_imports, top_level_imports};
 use super::limits::Limits;
 use super::plugin::Plugin;
 use super::{builtin, sample, wasm};
-use crate::haproxy::check::{RenderContext, render};
+use crate::vocab::check::{RenderContext, render};
 use hnc_core::model::Settings;
 use std::path::Path;
 use wasmtime::component::Component;

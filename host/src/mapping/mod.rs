@@ -21,8 +21,10 @@ pub mod stats;
 pub mod tags;
 pub mod wasm;
 
+/// What the engine returns: the planner defines it, the engine fills it.
+pub use crate::plan::{CheckOrigin, Fallback, Mapped};
 pub use config::Config;
-pub use engine::{CheckOrigin, Engine, Error, Fallback, Mapped};
+pub use engine::{Engine, Error};
 pub use error::{CallError, LoadError};
 pub use failures::FAILURE_TTL;
 pub use limits::{Limits, LimitsOverride};

@@ -1,10 +1,11 @@
 //! One loaded plugin: its `InstancePre`, a pool of warm instances, and bounded calls.
 
 use super::bindings::{self, Mapper, MapperPre};
-use super::error::{CallError, LoadError, sanitize};
+use super::error::{CallError, LoadError};
 use super::host::{self, HostState, MAX_MESSAGE, Switches};
 use super::imports::check_imports;
 use super::limits::{Limits, MemoryCapExceeded};
+use crate::escape::sanitize;
 use hnc_core::model::{CheckPlan, NomadCheck, PluginInfo, ServiceContext, Settings};
 use std::fmt;
 use std::sync::atomic::Ordering;

@@ -1,7 +1,7 @@
 //! Several checks of one service: one sequence, or a TCP check of every port.
 
 use super::*;
-use crate::haproxy::syntax::Token;
+use crate::vocab::syntax::Token;
 use std::path::PathBuf;
 
 fn engine(uri_map: bool) -> Engine {

@@ -54,7 +54,7 @@ impl CheckTags {
                 Ok(()) => out.applied.push(tag.clone()),
                 Err(reason) => out.problems.push(format!(
                     "tag {:?} ignored: {reason}",
-                    super::error::sanitize(tag, 120)
+                    crate::escape::sanitize(tag, 120)
                 )),
             }
         }

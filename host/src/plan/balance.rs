@@ -1,6 +1,6 @@
 //! Load-balancing algorithms a connector-owned backend may use, and the ones refused.
 
-use crate::haproxy::syntax::Token;
+use crate::vocab::syntax::Token;
 
 /// Load-balancing algorithms that accept servers added at runtime.
 ///
@@ -83,7 +83,7 @@ impl Balance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::haproxy::syntax::join;
+    use crate::vocab::syntax::join;
 
     #[test]
     fn dynamic_algorithms_parse_and_hashes_are_consistent() {

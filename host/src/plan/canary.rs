@@ -22,8 +22,8 @@
 
 use super::desired::ServicePlan;
 use super::tags::ServiceTags;
-use crate::haproxy::names;
 use crate::nomad::{CanaryState, Instance};
+use crate::vocab::names;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -275,7 +275,7 @@ mod tests {
                     task: String::new(),
                     check: None,
                     others: Vec::new(),
-                    origin: crate::mapping::CheckOrigin::None,
+                    origin: crate::plan::CheckOrigin::None,
                     plugin: None,
                     fallback: None,
                     check_tags: Vec::new(),

@@ -1,42 +1,20 @@
 //! Builds the desired HAProxy state from Nomad's instances and their checks.
 //!
 //! Pure: instances and job-spec look-ups come in as data, checks are mapped
-//! through a [`CheckMapper`] (the wasm engine, which does no I/O), and the
-//! result is plain data. [`plan_service`] plans one service, so the daemon
+//! through a [`CheckMapper`] (in production the wasm engine, which does no
+//! I/O), and the result is plain data. [`plan_service`] plans one service, so the daemon
 //! re-plans only the services an event touched; [`assemble`] joins the plans
 //! into one [`Desired`] and resolves what two services both claim.
 
+use super::mapper::{CheckMapper, CheckOrigin, Fallback, Mapped};
 use super::model::{BackendClass, BackendSpec, Desired, DomainMatch, ServerSpec};
 use super::requeue::{Earliest, Requeue};
 use super::tags::ServiceTags;
-use crate::haproxy::names;
-use crate::mapping::{CheckOrigin, Engine, Fallback, Mapped};
 use crate::nomad::{CheckLookup, Instance};
+use crate::vocab::names;
 use hnc_core::model::{NomadCheck, ServiceContext};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Maps one instance's check; the engine in production, anything in tests.
-pub trait CheckMapper {
-    /// Maps `check` (from the job spec, if any) for `service`.
-    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped>;
-
-    /// Maps every check of `service` (Nomad requires each to pass), the
-    /// first being the one tags apply to. By default only the first.
-    fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
-        self.map(service, checks.first())
-    }
-}
-
-impl CheckMapper for Engine {
-    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
-        Arc::new(Engine::map(self, service, check))
-    }
-
-    fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
-        Arc::new(Engine::map_all(self, service, checks))
-    }
-}
 
 /// Whether [`plan_service`] writes a report per instance (for `explain`;
 /// the daemon does not read them).
@@ -167,7 +145,7 @@ pub fn plan_service(
     // keeps one check per backend, so while one is unknown the backend
     // checks every server by TCP connect: probing it with another
     // instance's HTTP check would ask it for a path no job declared for it.
-    let mut unknown_lines: Option<Vec<Vec<crate::haproxy::syntax::Token>>> = None;
+    let mut unknown_lines: Option<Vec<Vec<crate::vocab::syntax::Token>>> = None;
     let any_unknown = inputs.iter().any(|i| {
         matches!(i.lookup, CheckLookup::Unavailable { .. })
             && ServiceTags::parse(&i.instance.tags).enabled

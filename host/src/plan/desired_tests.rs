@@ -1,19 +1,59 @@
 use super::*;
-use crate::haproxy::check::RenderContext;
 use crate::nomad::SpecCheck;
+use crate::vocab::check::{RenderContext, render};
+use hnc_core::builtin::{http, tcp};
+use hnc_core::model::CheckPlan;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
-    Engine::new(
-        &crate::mapping::Config::default(),
-        RenderContext {
-            uri_map: Some("/run/uris.map".into()),
-            ..RenderContext::default()
-        },
-    )
-    .expect("built-ins")
+static RENDER: LazyLock<RenderContext> = LazyLock::new(|| RenderContext {
+    uri_map: Some("/run/uris.map".into()),
+    ..RenderContext::default()
 });
+
+/// A check mapper without wasmtime: `http` and `tcp` checks through the
+/// built-ins' native mapping functions, anything else a TCP fallback. It
+/// applies no `haproxy.check.*` tag and notes each one instead.
+struct StubMapper;
+
+impl CheckMapper for StubMapper {
+    fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
+        let typed = check.and_then(|c| match c.check_type.as_str() {
+            "http" => http::map(service, c, &Vec::new()).ok(),
+            "tcp" => tcp::map(service, c, &Vec::new()).ok(),
+            _ => None,
+        });
+        let fallback = typed.is_none().then(|| Fallback {
+            cause: if check.is_some() {
+                "unsupported-type"
+            } else {
+                "no-check"
+            },
+            reason: "the stub maps only http and tcp checks".into(),
+        });
+        let plan = typed.unwrap_or_else(CheckPlan::tcp_fallback);
+        let rendered = render(&plan, &RENDER).expect("the stub's checks render");
+        let notes = service
+            .tags
+            .iter()
+            .filter(|t| t.starts_with("haproxy.check."))
+            .map(|t| format!("{t}: not applied by the stub mapper"))
+            .collect();
+        Arc::new(Mapped {
+            plan,
+            rendered,
+            plugin: None,
+            origin: if check.is_some() {
+                CheckOrigin::JobSpec
+            } else {
+                CheckOrigin::None
+            },
+            fallback,
+            tags: Vec::new(),
+            notes,
+        })
+    }
+}
 
 fn key(name: &str) -> ServiceKey {
     ServiceKey {
@@ -56,7 +96,7 @@ fn plan(name: &str, inputs: &[(&Instance, &CheckLookup)]) -> ServicePlan {
         .iter()
         .map(|(instance, lookup)| InstanceInput { instance, lookup })
         .collect();
-    plan_service(key(name), &inputs, &*ENGINE, Reports::Keep)
+    plan_service(key(name), &inputs, &StubMapper, Reports::Keep)
 }
 
 const ON: &str = "haproxy.enable=true";

@@ -1,14 +1,16 @@
 //! The pure planner: desired HAProxy state, actual state, and the diff between them.
 //!
-//! No I/O here: `desired` fills [`Desired`] from Nomad's instances and the
-//! mapping engine, the driver reads [`Actual`] from HAProxy, and [`diff`]
-//! returns the [`ChangeSet`] the driver applies.
+//! No I/O here: `desired` fills [`Desired`] from Nomad's instances and a
+//! [`CheckMapper`] (the mapping engine implements it), the driver reads
+//! [`Actual`] from HAProxy, and [`diff`] returns the [`ChangeSet`] the
+//! driver applies.
 
 pub mod balance;
 pub mod canary;
 pub mod change;
 pub mod desired;
 pub mod diff;
+pub mod mapper;
 pub mod model;
 pub mod requeue;
 pub mod tags;
@@ -17,9 +19,10 @@ pub use change::{
     BackendChange, ChangeSet, DomainAction, DomainChange, Refusal, ServerAction, ServerChange,
 };
 pub use desired::{
-    Assembled, CheckMapper, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
+    Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
 };
 pub use diff::diff;
+pub use mapper::{CheckMapper, CheckOrigin, Fallback, Mapped};
 pub use model::{
     Actual, ActualBackend, ActualServer, AdminState, BackendClass, BackendSpec, Balance, Desired,
     DomainMap, DomainMatch, Domains, MapEntries, Mode, OpState, ServerSpec,

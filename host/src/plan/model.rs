@@ -7,8 +7,9 @@
 //! already a validated [`Token`] or a name that [`names`] accepts.
 
 pub use super::balance::{Balance, BalanceError};
-use crate::haproxy::names;
-use crate::haproxy::syntax::{Token, join};
+pub use crate::vocab::DomainMatch;
+use crate::vocab::names;
+use crate::vocab::syntax::{Token, join};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,18 +23,6 @@ pub struct Desired {
     /// Domain map entries (from `haproxy.domain*` tags) that the operator's
     /// frontend rules use to pick a backend.
     pub domains: Domains,
-}
-
-/// How a domain entry matches a request's host: the three map files an
-/// operator's frontend reads with `map_str`, `map_beg` and `map_reg`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DomainMatch {
-    /// The whole host (`haproxy.domain=api.example.com`).
-    Exact,
-    /// The host's beginning (`haproxy.domain.prefix=api.`).
-    Prefix,
-    /// A regular expression over the host (`haproxy.domain.regex=^api[0-9]+\\.`).
-    Regex,
 }
 
 /// Domain map entries: (how it matches, pattern) → backend name. Patterns

@@ -7,7 +7,7 @@
 //! so that one hostile tag never reaches HAProxy and never spoils the rest.
 
 use super::model::{BackendClass, Balance, DomainMatch, Mode};
-use crate::haproxy::names;
+use crate::vocab::names;
 
 /// The prefix of every tag the connector reads.
 pub const PREFIX: &str = "haproxy.";
@@ -80,7 +80,7 @@ impl ServiceTags {
             if let Err(reason) = out.set(key, value) {
                 out.problems.push(format!(
                     "tag {:?} ignored: {reason}",
-                    crate::mapping::error::sanitize(tag, 120)
+                    crate::escape::sanitize(tag, 120)
                 ));
             }
         }

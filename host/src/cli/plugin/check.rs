@@ -5,10 +5,10 @@
 
 use super::{Out, say, setting};
 use haproxy_nomad_connector::config::Config;
-use haproxy_nomad_connector::haproxy::check::RenderedCheck;
 use haproxy_nomad_connector::haproxy::dry_run::{self, Verdict};
 use haproxy_nomad_connector::mapping::{self, Engine, Plugin, config::Source, sample};
 use haproxy_nomad_connector::nomad::job::JobSpec;
+use haproxy_nomad_connector::vocab::check::RenderedCheck;
 use hnc_core::model::{NomadCheck, PluginInfo, ServiceContext};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -161,7 +161,7 @@ pub(super) fn engine_for(
 /// fallback it would take (a plugin failure, a value outside the grammar,
 /// or `haproxy -c` refusing the lines).
 #[derive(Debug)]
-pub(super) struct Outcome {
+pub(super) struct CheckPreview {
     /// The backend lines, then `server <name> <address:port> ...`.
     pub(super) lines: Vec<String>,
     /// Why the daemon would fall back to a TCP check, if it would.
@@ -190,11 +190,11 @@ pub(super) fn map_one(
     service: &ServiceContext,
     check: &NomadCheck,
     haproxy: Option<&Path>,
-) -> Outcome {
+) -> CheckPreview {
     let mapped = engine.map(service, Some(check));
     let lines = rendered_lines(&mapped.rendered);
     if let Some(fallback) = &mapped.fallback {
-        return Outcome {
+        return CheckPreview {
             lines,
             fallback: Some(format!("{}: {}", fallback.cause, fallback.reason)),
             haproxy: HaproxyVerdict::Skipped,
@@ -211,7 +211,7 @@ pub(super) fn map_one(
         HaproxyVerdict::Failed(bin, e) => Some(format!("{} could not run: {e}", bin.display())),
         HaproxyVerdict::Skipped | HaproxyVerdict::Accepted(_) => None,
     };
-    Outcome {
+    CheckPreview {
         lines,
         fallback,
         haproxy,
@@ -220,7 +220,7 @@ pub(super) fn map_one(
 
 /// Prints an outcome as `plugin check` does; false when the daemon would
 /// fall back to TCP or HAProxy would refuse the lines.
-pub(super) fn print_outcome(out: &mut Out, outcome: &Outcome) -> bool {
+pub(super) fn print_outcome(out: &mut Out, outcome: &CheckPreview) -> bool {
     for line in &outcome.lines {
         say!(out, "    {line}");
     }

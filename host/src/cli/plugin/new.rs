@@ -3,7 +3,7 @@
 //! vendored from this binary, fixtures of what the built-ins give, and a
 //! README with the loop.
 
-use super::check::{self, Outcome};
+use super::check::{self, CheckPreview};
 use super::{Out, say, vendor};
 use anyhow::{Context as _, bail};
 use haproxy_nomad_connector::mapping::{self, Engine, sample};
@@ -280,7 +280,7 @@ fn fixtures(types: &[String]) -> anyhow::Result<Vec<(PathBuf, String)>> {
     Ok(files)
 }
 
-fn map_sample(engine: &Engine, check: &serde_json::Value) -> anyhow::Result<Outcome> {
+fn map_sample(engine: &Engine, check: &serde_json::Value) -> anyhow::Result<CheckPreview> {
     let check = check::check_from_value(check.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(check::map_one(engine, &sample::service(), &check, None))
 }

@@ -2,7 +2,7 @@
 //! path of `plugin check` (engine, validation, rendering, `haproxy -c`),
 //! compared with what it expects, with a diff for each mismatch.
 
-use super::check::{self, Outcome};
+use super::check::{self, CheckPreview};
 use super::fixture::{self, Fixture};
 use super::{Out, diff, say};
 use haproxy_nomad_connector::config::Config;
@@ -163,7 +163,7 @@ impl Runner {
 }
 
 /// The differences between what a fixture expects and the outcome.
-fn compare(fixture: &Fixture, outcome: &Outcome) -> Result<(), Vec<String>> {
+fn compare(fixture: &Fixture, outcome: &CheckPreview) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     match (&fixture.expect.fallback, &outcome.fallback) {
         (None, None) => {}

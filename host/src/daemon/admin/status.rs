@@ -8,7 +8,7 @@
 use super::status_live::{self, Live};
 use super::status_publish::unix_now;
 pub use super::status_publish::{Published, Publisher};
-use crate::haproxy::runtime::Socket;
+use crate::haproxy::socket::Socket;
 use crate::mapping::Engine;
 use crate::nomad::HealthWatch;
 use serde::Serialize;

@@ -2,12 +2,12 @@
 //! Nomad under tokio's paused time: every due time is asserted on the clock.
 
 use super::*;
-use crate::haproxy::check::RenderContext;
-use crate::haproxy::syntax::join;
 use crate::haproxy::{HeldBack, Result as DriverResult};
 use crate::nomad::fake::FakeApi;
 use crate::nomad::{AllocStub, Config as NomadConfig, Settings};
 use crate::plan::{Actual, ChangeSet};
+use crate::vocab::check::RenderContext;
+use crate::vocab::syntax::join;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{LazyLock, Mutex};
@@ -147,7 +147,7 @@ fn check_of(r: &Reconciler<FakeDriver, FakeApi>, name: &str) -> String {
 
 /// What the daemon's loop does without events: sleep until the earliest
 /// due time, then run a pass.
-async fn pass_when_due(r: &mut Reconciler<FakeDriver, FakeApi>) -> Outcome {
+async fn pass_when_due(r: &mut Reconciler<FakeDriver, FakeApi>) -> PassSummary {
     let at = r.next_due().expect("a due time");
     tokio::time::sleep_until(at).await;
     r.reconcile().await.expect("pass")

@@ -6,7 +6,7 @@ use super::compare;
 use crate::config::Resolved;
 use crate::daemon::admin::status_live;
 use crate::escape::OneLine;
-use crate::haproxy::runtime::Socket;
+use crate::haproxy::socket::Socket;
 use crate::nomad::{Api, HttpClient};
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use super::compare::{self, Disagreement, Step, Tracker, Verdict};
 use super::{Config, Target};
 use crate::daemon::admin::status_live;
 use crate::escape::one_line as escape_log;
-use crate::haproxy::runtime::Socket;
+use crate::haproxy::socket::Socket;
 use crate::metrics::Metrics;
 use crate::nomad::Api;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};

@@ -2,9 +2,9 @@
 //! check whose instance's job spec declares Nomad checks, with its
 //! allocation, service and the checks' interval + timeout.
 
-use crate::haproxy::names;
 use crate::nomad::{CheckLookup, Instance};
 use crate::plan::{Assembled, ServiceKey};
+use crate::vocab::names;
 use std::time::Duration;
 
 /// How long a disagreement must last when the job spec gives no timing.

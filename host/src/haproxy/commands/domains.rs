@@ -1,4 +1,4 @@
-//! Runtime API command text for domain map changes, the pattern grammar, and their replies.
+//! Runtime API command text for domain map changes, and their replies.
 //!
 //! Verified on HAProxy 2.6.12: `add map`, `set map` and `del map` answer
 //! nothing on success; `del map` drops every entry of the key and answers
@@ -7,57 +7,17 @@
 //! invalid (…)` and adds nothing; the socket unescapes backslashes, so a
 //! regex goes out with each `\` doubled.
 
-use super::{Command, Expect, Meaning, Outcome, accepts, cut_short, kw, line, name};
-use crate::haproxy::syntax::{Invalid, Token};
+use super::{Command, Expect, Meaning, Verdict, accepts, cut_short, kw, line, name};
+use crate::plan::Refusal;
 use crate::plan::change::{DomainAction, DomainChange};
-use crate::plan::{DomainMatch, Refusal};
+use crate::vocab::domains::{domain_key, removal_key};
+use crate::vocab::syntax::{Invalid, Token};
 
-/// The longest exact or prefix pattern: a DNS name.
-const MAX_HOST: usize = 253;
-/// The longest regex pattern.
-const MAX_REGEX: usize = 256;
 /// The most `del map` commands sent for one key: more duplicates than
 /// this are removed over the next syncs.
 const MAX_DELS: usize = 64;
 /// How `add map` refuses a regex the PCRE library cannot compile.
 const INVALID_REGEX: (&str, &str) = ("regex '", "' is invalid");
-
-/// A domain pattern as a map key on the runtime socket.
-///
-/// Exact and prefix patterns are lowercase host names or their beginnings:
-/// letters, digits, `-`, `.` and `_` (the frontend lowercases the `Host`
-/// header before the lookup, so an uppercase pattern could never match). A
-/// regex is printable ASCII without blanks, quotes, `;` or `#`, with its
-/// backslashes doubled for the socket ([`Token::socket_word`]).
-///
-/// # Errors
-/// A pattern outside the grammar of its kind, empty or too long.
-pub fn domain_key(kind: DomainMatch, pattern: &str) -> Result<Token, Invalid> {
-    let what = match kind {
-        DomainMatch::Exact => "exact domain",
-        DomainMatch::Prefix => "domain prefix",
-        DomainMatch::Regex => return Token::socket_word("domain regex", pattern, MAX_REGEX),
-    };
-    let token = Token::restricted(what, pattern, "-._", MAX_HOST)?;
-    if pattern.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(Invalid {
-            what: what.into(),
-            value: pattern.into(),
-            reason: "must be lowercase: the frontend lowercases the host before the lookup",
-        });
-    }
-    Ok(token)
-}
-
-/// Any key HAProxy holds, as the socket must carry it to delete it: also
-/// keys an operator added outside the grammar of their kind, such as an
-/// uppercase host.
-///
-/// # Errors
-/// A key with a blank, a quote, `;` or `#`: it cannot go on the socket safely.
-pub fn removal_key(pattern: &str) -> Result<Token, Invalid> {
-    Token::socket_word("map key", pattern, 4 * MAX_REGEX)
-}
 
 /// The commands of one domain change on the map file `map`, in order;
 /// `held` is how many entries of the key HAProxy held when the change was
@@ -104,7 +64,7 @@ pub fn for_domain(
 /// Judges a domain change by the replies to its commands (in order): a
 /// regex HAProxy cannot compile is a refusal naming the pattern, the
 /// backend and HAProxy's reason.
-pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[String]) -> Outcome {
+pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[String]) -> Verdict {
     for (command, reply) in commands.iter().zip(replies) {
         let reply = reply.trim();
         if accepts(command.expect, reply) {
@@ -115,14 +75,14 @@ pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[Stri
             && reply.starts_with(start)
             && reply.contains(middle)
         {
-            return Outcome::Refused(Refusal::DomainRefused {
+            return Verdict::Refused(Refusal::DomainRefused {
                 kind: change.kind,
                 pattern: change.pattern.clone(),
                 backend: backend.to_string(),
                 reply: reply.to_string(),
             });
         }
-        return Outcome::Failed {
+        return Verdict::Failed {
             command: command.text.clone(),
             reply: reply.to_string(),
         };
@@ -133,6 +93,7 @@ pub fn judge_domain(change: &DomainChange, commands: &[Command], replies: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::DomainMatch;
 
     fn map() -> Token {
         Token::restricted("map", "/var/lib/haproxy/d.map", "/._-", 100).unwrap()
@@ -236,13 +197,13 @@ mod tests {
             DomainAction::Add("default_api".into()),
         );
         let cmds = for_domain(&add, &map(), 1).unwrap();
-        assert_eq!(judge_domain(&add, &cmds, &["".into()]), Outcome::Applied);
+        assert_eq!(judge_domain(&add, &cmds, &["".into()]), Verdict::Applied);
         // Captured from HAProxy 2.6.12.
         let refused =
             "regex '^(unclosed' is invalid (error=missing closing parenthesis, erroffset=10).\n";
         assert_eq!(
             judge_domain(&add, &cmds, &[refused.into()]),
-            Outcome::Refused(Refusal::DomainRefused {
+            Verdict::Refused(Refusal::DomainRefused {
                 kind: DomainMatch::Regex,
                 pattern: "^(unclosed".into(),
                 backend: "default_api".into(),
@@ -252,17 +213,17 @@ mod tests {
         let unknown = "Unknown map identifier. Please use #<id> or <file>.\n";
         assert!(matches!(
             judge_domain(&add, &cmds, &[unknown.into()]),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
         assert!(matches!(
             judge_domain(&add, &cmds, &[]),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
 
         let remove = change(DomainMatch::Exact, "a.example.com", DomainAction::Remove);
         let cmds = for_domain(&remove, &map(), 1).unwrap();
         let gone = ["Key not found.\n".to_string()];
-        assert_eq!(judge_domain(&remove, &cmds, &gone), Outcome::Applied);
+        assert_eq!(judge_domain(&remove, &cmds, &gone), Verdict::Applied);
         // A key held twice: deleted twice, whichever version answers.
         let twice = change(
             DomainMatch::Exact,
@@ -275,7 +236,7 @@ mod tests {
             let replies = dels.map(String::from);
             assert_eq!(
                 judge_domain(&twice, &cmds, &replies),
-                Outcome::Applied,
+                Verdict::Applied,
                 "{dels:?}"
             );
         }
@@ -287,7 +248,7 @@ mod tests {
         let cmds = for_domain(&set, &map(), 1).unwrap();
         assert!(matches!(
             judge_domain(&set, &cmds, &["entry not found.\n".into()]),
-            Outcome::Failed { .. }
+            Verdict::Failed { .. }
         ));
     }
 

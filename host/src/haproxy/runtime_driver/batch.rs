@@ -2,11 +2,11 @@
 
 use super::{RuntimeDriver, State};
 use crate::haproxy::actual::{map_file, parse_show_map};
-use crate::haproxy::commands::{self, Command, Context, Outcome};
-use crate::haproxy::config_file::{self, write_atomic};
+use crate::haproxy::commands::{self, Command, Context, Verdict};
 use crate::haproxy::driver::{ApplyReport, ChangeFailure, DomainFailure};
 use crate::haproxy::error::{Error, Result};
 use crate::haproxy::ledger::Ledger;
+use crate::haproxy::managed_file::{self, write_atomic};
 use crate::haproxy::state_files;
 use crate::plan::change::DomainChange;
 use crate::plan::{ServerAction, ServerChange};
@@ -71,7 +71,7 @@ impl RuntimeDriver {
             let mine = &replies[at.min(replies.len())..(at + cmds.len()).min(replies.len())];
             at += cmds.len();
             match commands::judge(change, &cmds, mine) {
-                Outcome::Busy { .. } => busy.push((change, cmds)),
+                Verdict::Busy { .. } => busy.push((change, cmds)),
                 outcome => self.judged(st, change, outcome, report),
             }
         }
@@ -106,7 +106,7 @@ impl RuntimeDriver {
                 let mine = &replies[at.min(replies.len())..(at + cmds.len()).min(replies.len())];
                 at += cmds.len();
                 match commands::judge(change, &cmds, mine) {
-                    Outcome::Busy { .. } => still.push((change, cmds)),
+                    Verdict::Busy { .. } => still.push((change, cmds)),
                     outcome => self.judged(st, change, outcome, report),
                 }
             }
@@ -114,14 +114,14 @@ impl RuntimeDriver {
         }
         for (change, cmds) in busy {
             let outcome = match cmds.iter().find(|c| c.text.starts_with("del server")) {
-                Some(del) => Outcome::Failed {
+                Some(del) => Verdict::Failed {
                     command: del.text.clone(),
                     reply: format!(
                         "sessions still held the server after {} attempts",
                         BUSY_RETRIES.len() + 1
                     ),
                 },
-                None => Outcome::Failed {
+                None => Verdict::Failed {
                     command: String::new(),
                     reply: "sessions still held the server".into(),
                 },
@@ -151,13 +151,13 @@ impl RuntimeDriver {
         &self,
         st: &mut State,
         change: &ServerChange,
-        outcome: Outcome,
+        outcome: Verdict,
         report: &mut ApplyReport,
     ) {
         let now = Instant::now();
         let verb = change.action.verb();
         match outcome {
-            Outcome::Applied => {
+            Verdict::Applied => {
                 st.ledger.record(change);
                 let key = (change.backend.clone(), change.server.clone());
                 if matches!(change.action, ServerAction::Drain) {
@@ -169,8 +169,8 @@ impl RuntimeDriver {
                     .update(|s| *s.applied.entry(verb).or_default() += 1);
                 report.applied.push(change.clone());
             }
-            Outcome::Refused(refusal) => report.refusals.push(refusal),
-            Outcome::Failed { command, reply } | Outcome::Busy { command, reply } => {
+            Verdict::Refused(refusal) => report.refusals.push(refusal),
+            Verdict::Failed { command, reply } | Verdict::Busy { command, reply } => {
                 tracing::warn!(backend = %change.backend, server = %change.server, verb, %command, %reply, "haproxy refused a server change");
                 self.stats
                     .update(|s| *s.failed.entry(verb).or_default() += 1);
@@ -206,7 +206,7 @@ impl RuntimeDriver {
                 Ok(cmds) => groups.push((change, cmds)),
                 Err(reply) => self.judged_domain(
                     change,
-                    Outcome::Failed {
+                    Verdict::Failed {
                         command: String::new(),
                         reply,
                     },
@@ -218,16 +218,16 @@ impl RuntimeDriver {
     }
 
     /// Reports and counts the outcome of one domain change.
-    fn judged_domain(&self, change: &DomainChange, outcome: Outcome, report: &mut ApplyReport) {
+    fn judged_domain(&self, change: &DomainChange, outcome: Verdict, report: &mut ApplyReport) {
         let verb = change.action.verb();
         match outcome {
-            Outcome::Applied => {
+            Verdict::Applied => {
                 self.stats
                     .update(|s| *s.domains_applied.entry(verb).or_default() += 1);
                 report.applied_domains.push(change.clone());
             }
-            Outcome::Refused(refusal) => report.refusals.push(refusal),
-            Outcome::Failed { command, reply } | Outcome::Busy { command, reply } => {
+            Verdict::Refused(refusal) => report.refusals.push(refusal),
+            Verdict::Failed { command, reply } | Verdict::Busy { command, reply } => {
                 tracing::warn!(pattern = %change.pattern, kind = ?change.kind, verb, %command, %reply, "haproxy refused a domain map change");
                 self.stats
                     .update(|s| *s.domains_failed.entry(verb).or_default() += 1);
@@ -250,7 +250,7 @@ impl RuntimeDriver {
         // the next apply even when nothing else changes.
         st.unpersisted = true;
         let managed = &self.config.managed_config;
-        let text = config_file::render(&st.ledger.dynamic, &self.state_file);
+        let text = managed_file::render(&st.ledger.dynamic, &self.state_file);
         self.write("config", managed, &text).await?;
         self.write_maps(&st.ledger).await?;
         let shows: Vec<String> = self.domain_maps.iter().map(|m| m.show()).collect();

@@ -1,9 +1,9 @@
 //! The runtime driver's writes of its files, recorded for metrics and `/readyz`.
 
 use super::{RETRY_FAILED, RuntimeDriver};
-use crate::haproxy::config_file::{rename_durably, write_atomic};
 use crate::haproxy::driver::ApplyReport;
 use crate::haproxy::error::{Error, Result};
+use crate::haproxy::managed_file::{rename_durably, write_atomic};
 use std::path::Path;
 
 /// Lets an apply whose changes reached HAProxy succeed when only its files

@@ -2,9 +2,9 @@
 
 use super::{RuntimeDriver, State};
 use crate::haproxy::actual::{parse_backends, parse_servers_state};
-use crate::haproxy::config_file::{self, sibling};
 use crate::haproxy::driver::HeldBack;
 use crate::haproxy::error::{Error, Result};
+use crate::haproxy::managed_file::{self, sibling};
 use crate::haproxy::reload::{self, Reloaded};
 use crate::haproxy::{proxy_ids, state_files, validate};
 use crate::plan::{BackendChange, Desired, OpState, ServerChange};
@@ -85,7 +85,7 @@ impl RuntimeDriver {
     ) -> Result<(Reloaded, BTreeSet<(String, String)>)> {
         let started = std::time::Instant::now();
         let next = st.ledger.for_reload(desired, changes, adds);
-        let text = config_file::render(&next.dynamic, &self.state_file);
+        let text = managed_file::render(&next.dynamic, &self.state_file);
         if let Some((render, alerts, kept_at)) = &st.rejected
             && *render == text
         {
@@ -147,7 +147,7 @@ impl RuntimeDriver {
             Ok(r) => r,
             Err(e) => {
                 // HAProxy still runs the old config: so must the file.
-                let old = config_file::render(&st.ledger.dynamic, &self.state_file);
+                let old = managed_file::render(&st.ledger.dynamic, &self.state_file);
                 self.write("config", managed, &old).await?;
                 self.stats.update(|s| s.reloads_failed += 1);
                 return Err(e);

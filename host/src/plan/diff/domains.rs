@@ -7,7 +7,7 @@
 
 use super::super::change::{ChangeSet, DomainAction, DomainChange, Refusal};
 use super::super::model::{Actual, Desired, DomainMap, DomainMatch};
-use crate::haproxy::commands::{domain_key, removal_key};
+use crate::vocab::domains::{domain_key, removal_key};
 use std::collections::BTreeSet;
 
 /// Diffs the domain entries; `refused` are the backends refused in this

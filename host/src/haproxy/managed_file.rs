@@ -3,8 +3,8 @@
 use super::error::{Error, Result};
 use super::ledger::{OwnedBackend, OwnedServer};
 use super::state_files;
-use super::syntax::Token;
 use crate::plan::model::socket_text;
+use crate::vocab::syntax::Token;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
