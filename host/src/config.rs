@@ -2,6 +2,7 @@
 //! commands run on: the same, checked and resolved ([`Resolved`]).
 
 mod resolved;
+pub mod verdicts;
 
 pub use resolved::Resolved;
 
@@ -24,7 +25,7 @@ pub struct Config {
     /// `[daemon]`: the reconcile loop and the admin listener.
     pub daemon: DaemonConfig,
     /// `[verdicts]`: Nomad's check results compared with HAProxy's.
-    pub verdicts: crate::daemon::verdicts::Config,
+    pub verdicts: verdicts::Config,
     /// `[log]`: text or JSON, and the level.
     pub log: crate::logging::Config,
 }

@@ -42,7 +42,7 @@ pub struct Resolved {
     /// How often a full resync runs (`daemon.resync_interval_secs`).
     pub resync_interval: Duration,
     /// `[verdicts]`, its values checked.
-    pub verdicts: crate::daemon::verdicts::Config,
+    pub verdicts: super::verdicts::Config,
     /// `[log]`, its level checked.
     pub log: crate::logging::Config,
 }

@@ -12,12 +12,11 @@
 //! - [`explain`](explain()): the one-shot view `explain` prints.
 
 pub mod compare;
-mod config;
 mod explain;
 mod monitor;
 mod targets;
 
-pub use config::Config;
+pub use crate::config::verdicts::Config;
 pub use explain::explain;
 pub use targets::{Target, targets};
 
