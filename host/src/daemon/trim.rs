@@ -5,7 +5,10 @@
 //! frees tens of MB (Nomad answers, change sets, HAProxy dumps) across the
 //! runtime's threads, and the passes that follow a reload free more. glibc
 //! keeps the free space inside its arenas, where it counts as resident;
-//! `malloc_trim` returns the free pages. Elsewhere this does nothing.
+//! `malloc_trim` returns the free pages. The connector binary allocates
+//! with jemalloc, which purges on its own; this matters where the library
+//! runs on glibc's malloc (embedded, or in the tests). Elsewhere this does
+//! nothing.
 
 use std::time::Duration;
 use tokio::time::Instant;
