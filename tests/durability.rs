@@ -6,12 +6,12 @@
 
 use hnc_tests::backends::TcpBackend;
 use hnc_tests::haproxy::{Layout, wait_until};
+use hnc_tests::logs::Logs;
 use hnc_tests::world::{World, job, metric, metrics, readyz};
 use nomad_sim::SimConfig;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const ON: &str = "haproxy.enable=true";
@@ -92,25 +92,6 @@ fn files(dir: &Path, except: &str) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// The log lines of this test (a subscriber for its thread).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// The disk fills while 20 services are registered (one reload, whose
 /// render is larger than any block) and one more instance of a known
 /// service is placed (a runtime change, written after it is applied).

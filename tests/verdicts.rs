@@ -7,10 +7,9 @@
 use crate::connector_process::BINARY;
 use hnc_tests::backends::HttpBackend;
 use hnc_tests::haproxy::{all_up, wait_until};
+use hnc_tests::logs::Logs;
 use hnc_tests::world::{World, http_check, job, metric, metrics};
 use nomad_sim::CheckOutcome;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const ON: &str = "haproxy.enable=true";
@@ -19,25 +18,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const LOGGED: &str = "HAProxy and Nomad disagree on this instance's health";
 
 /// The log lines of this test (a subscriber for its thread).
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// `connector explain web` as an operator runs it, against this world.
 async fn explain(w: &World) -> String {
     let dir = w.haproxy.dir.path().to_path_buf();

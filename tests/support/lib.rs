@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod haproxy;
 pub mod hostile;
 pub mod load;
+pub mod logs;
 pub mod mapping;
 pub mod nomad_checker;
 pub mod process;
