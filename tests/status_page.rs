@@ -5,8 +5,8 @@
 use hnc_tests::backends::{HttpBackend, TcpBackend};
 use hnc_tests::haproxy::{StatRow, wait_until};
 use hnc_tests::load::http_get;
-use hnc_tests::world::{World, http_check, job};
-use serde_json::Value;
+use hnc_tests::world::{World, http_check, job, tcp_check};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,9 +15,9 @@ const ON: &str = "haproxy.enable=true";
 /// A refused tag: its text reaches the page as a problem of `db`.
 const HOSTILE_TAG: &str = "haproxy.weight=<script>alert(1)</script>";
 
-/// `web` (two instances, the second failing its check) and `db` (TCP, no
-/// check: the TCP fallback, and a refused tag), converged, with the admin
-/// listener on.
+/// `web` (an http and a tcp check; two instances, the second failing its
+/// http check) and `db` (TCP, no check: the TCP fallback, and a refused
+/// tag), converged, with the admin listener on.
 struct Page {
     w: World,
     admin: SocketAddr,
@@ -32,8 +32,13 @@ async fn page_world() -> Page {
         TcpBackend::start().await,
     );
     bad.set_health_status(503);
-    w.sim
-        .register_job(job("web", "web", &[ON], Some(http_check("/health"))));
+    // web declares two checks; the page lists both.
+    let mut web = job("web", "web", &[ON], Some(http_check("/health")));
+    web["TaskGroups"][0]["Services"][0]["Checks"]
+        .as_array_mut()
+        .expect("the job's checks")
+        .push(tcp_check());
+    w.sim.register_job(web);
     w.sim.register_job(job(
         "db",
         "db",
@@ -110,6 +115,7 @@ async fn status_shows_each_server_as_haproxy_sees_it_and_escapes_outside_text() 
         assert_eq!(i["job_version"], 0);
         assert_eq!(i["origin"], "job spec");
         assert_eq!(i["check"], "http GET /health every 500ms");
+        assert_eq!(i["other_checks"], json!(["tcp every 500ms"]), "{i:#}");
         assert!(i["plugin"].as_str().unwrap().contains("http@"), "{i:#}");
         assert!(i["haproxy"]["since_seconds"].is_u64(), "{i:#}");
     }

@@ -69,6 +69,9 @@ pub struct InstanceView {
     pub job_version: Option<u64>,
     /// The job spec's check, summarised (`http GET /health every 10s`).
     pub check: Option<String>,
+    /// The service's other checks, summarised alike: HAProxy runs them
+    /// after the first, and the server is UP only when every one passes.
+    pub other_checks: Vec<String>,
     /// Where the check came from: `job spec`, `tags` or `none`.
     pub origin: &'static str,
     /// The plugin that mapped it, `name@version`.

@@ -122,6 +122,7 @@ fn instance_row(i: &InstanceView) -> Markup {
             td { @if let Some(v) = i.job_version { (v) } }
             td {
                 (i.check.as_deref().unwrap_or("—"))
+                @for other in &i.other_checks { br; "and " (other) }
                 @if !i.check_tags.is_empty() { br; span.muted { (i.check_tags.join(" ")) } }
                 @if !i.server_args.is_empty() { br; code.muted { (i.server_args) } }
             }
@@ -184,6 +185,7 @@ mod tests {
                     enabled: true,
                     job_version: Some(1),
                     check: Some(evil.into()),
+                    other_checks: vec![evil.into()],
                     origin: "job spec",
                     plugin: Some(evil.into()),
                     fallback: Some(FallbackView {
@@ -222,8 +224,8 @@ mod tests {
             html.contains("&lt;img src=x onerror=alert(1)&gt;&amp;"),
             "{html}"
         );
-        // Every instance field made it to the page (escaped), 14 of them.
-        assert!(html.matches("&lt;img").count() >= 14, "{html}");
+        // Every instance field made it to the page (escaped), 15 of them.
+        assert!(html.matches("&lt;img").count() >= 15, "{html}");
     }
 
     #[test]

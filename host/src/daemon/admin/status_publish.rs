@@ -6,6 +6,7 @@ use crate::mapping::CheckOrigin;
 use crate::metrics::ReloadReason;
 use crate::nomad::Change;
 use crate::plan::{ServiceKey, ServicePlan};
+use hnc_core::model::NomadCheck;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -93,20 +94,8 @@ fn service_view(plan: &ServicePlan) -> ServiceView {
                 address: i.address.clone(),
                 enabled: i.enabled,
                 job_version: i.job_version,
-                check: i.check.as_ref().map(|c| {
-                    let what = match c.check_type.as_str() {
-                        "http" => {
-                            let method = if c.method.is_empty() {
-                                "GET"
-                            } else {
-                                &c.method
-                            };
-                            format!("http {method} {}", c.path)
-                        }
-                        other => other.to_string(),
-                    };
-                    format!("{what} every {}", ms_text(c.interval_ms))
-                }),
+                check: i.check.as_ref().map(check_text),
+                other_checks: i.others.iter().map(check_text).collect(),
                 origin: match i.origin {
                     CheckOrigin::JobSpec => "job spec",
                     CheckOrigin::Tags => "tags",
@@ -123,6 +112,22 @@ fn service_view(plan: &ServicePlan) -> ServiceView {
             })
             .collect(),
     }
+}
+
+/// A check, summarised: `http GET /health every 10s`.
+fn check_text(c: &NomadCheck) -> String {
+    let what = match c.check_type.as_str() {
+        "http" => {
+            let method = if c.method.is_empty() {
+                "GET"
+            } else {
+                &c.method
+            };
+            format!("http {method} {}", c.path)
+        }
+        other => other.to_string(),
+    };
+    format!("{what} every {}", ms_text(c.interval_ms))
 }
 
 fn ms_text(ms: u64) -> String {
