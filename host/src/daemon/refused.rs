@@ -147,12 +147,13 @@ pub(super) struct Refusing<'a, M> {
 
 impl<M: CheckMapper> CheckMapper for Refusing<'_, M> {
     fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
-        self.unless_refused(service, check, self.inner.map(service, check))
+        let checks: Vec<NomadCheck> = check.into_iter().cloned().collect();
+        self.unless_refused(service, &checks, self.inner.map(service, check))
     }
 
     fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {
         let mapped = self.inner.map_checks(service, checks);
-        self.unless_refused(service, checks.first(), mapped)
+        self.unless_refused(service, checks, mapped)
     }
 }
 
@@ -161,7 +162,7 @@ impl<M> Refusing<'_, M> {
     fn unless_refused(
         &self,
         service: &ServiceContext,
-        check: Option<&NomadCheck>,
+        checks: &[NomadCheck],
         mapped: Arc<Mapped>,
     ) -> Arc<Mapped> {
         let key = ServiceKey {
@@ -185,7 +186,7 @@ impl<M> Refusing<'_, M> {
         );
         Arc::new(
             self.engine
-                .refused_by_haproxy(service, check, &mapped, reason),
+                .refused_by_haproxy(service, checks, &mapped, reason),
         )
     }
 }

@@ -322,23 +322,7 @@ impl Engine {
                 ports.push(port);
             }
         }
-        let steps: Vec<Step> = ports
-            .iter()
-            .map(|&port| Step {
-                http: None,
-                port,
-                host: host_value(&service.address, port),
-                ssl: false,
-                sni: None,
-                alpn: None,
-                proto: None,
-            })
-            .collect();
-        mapped.rendered = if steps.len() > 1 {
-            render_steps(&plan, &steps, &self.render).unwrap_or_default()
-        } else {
-            render(&plan, &self.render).unwrap_or_default()
-        };
+        mapped.rendered = self.tcp_of_ports(service, &plan, &ports);
         mapped.plan = plan;
         mapped.fallback = Some(Fallback {
             cause: failed.1,
@@ -419,16 +403,45 @@ impl Engine {
         result
     }
 
-    /// The same service's check as a TCP check, because HAProxy refused
+    /// A TCP check of each of `ports` in one sequence (a plain `check`
+    /// when there is one port).
+    fn tcp_of_ports(
+        &self,
+        service: &ServiceContext,
+        plan: &CheckPlan,
+        ports: &[u16],
+    ) -> RenderedCheck {
+        if ports.len() < 2 {
+            return render(plan, &self.render).unwrap_or_default();
+        }
+        let steps: Vec<Step> = ports
+            .iter()
+            .map(|&port| Step {
+                http: None,
+                port,
+                host: host_value(&service.address, port),
+                ssl: false,
+                sni: None,
+                alpn: None,
+                proto: None,
+            })
+            .collect();
+        render_steps(plan, &steps, &self.render).unwrap_or_default()
+    }
+
+    /// The same service's checks as a TCP check, because HAProxy refused
     /// what `mapped` rendered: `reason` names the plugin, the field and the
-    /// value. Logged once, counted as an `haproxy-refused` fallback.
+    /// value. With several checks on different ports (and a URI map), every
+    /// port is checked, as when one of them cannot be mapped. Logged once,
+    /// counted as an `haproxy-refused` fallback.
     pub fn refused_by_haproxy(
         &self,
         service: &ServiceContext,
-        check: Option<&NomadCheck>,
+        checks: &[NomadCheck],
         mapped: &Mapped,
         reason: String,
     ) -> Mapped {
+        let check = checks.first();
         self.log_once(
             true,
             service,
@@ -447,6 +460,23 @@ impl Engine {
         };
         refused.notes.push(reason.clone());
         let mut refused = self.finish(service, refused, &tags, check.as_ref(), true);
+        if checks.len() > 1 && self.render.uri_map.is_some() {
+            // The first check's port may come from `haproxy.check.port`.
+            let mut ports: Vec<u16> = Vec::new();
+            for (i, c) in checks.iter().enumerate() {
+                let tagged = if i == 0 {
+                    refused.plan.server.port
+                } else {
+                    None
+                };
+                let port = tagged.or(c.check_port).unwrap_or(service.port);
+                if !ports.contains(&port) {
+                    ports.push(port);
+                }
+            }
+            refused.plan.server.inter_ms = mapped.plan.server.inter_ms;
+            refused.rendered = self.tcp_of_ports(service, &refused.plan, &ports);
+        }
         refused.fallback = Some(Fallback {
             cause: "haproxy-refused",
             reason,

@@ -127,3 +127,36 @@ fn without_a_uri_map_only_the_first_check_is_mapped_and_said_so() {
         mapped.notes
     );
 }
+
+#[test]
+fn a_refused_sequence_falls_back_to_a_tcp_check_of_every_port() {
+    let checks = [
+        check("http", "/health", None, 10_000),
+        check("http", "/ready", Some(9000), 5_000),
+    ];
+    let engine = engine(true);
+    let mapped = engine.map_all(&service(), &checks);
+    assert!(mapped.fallback.is_none(), "{:?}", mapped.fallback);
+    let refused =
+        engine.refused_by_haproxy(&service(), &checks, &mapped, "HAProxy refused it".into());
+    assert_eq!(
+        refused.fallback.as_ref().map(|f| f.cause),
+        Some("haproxy-refused")
+    );
+    let lines = refused.rendered.backend_lines();
+    assert_eq!(lines[0], "option tcp-check", "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("http")),
+        "no HTTP probe: {lines:#?}"
+    );
+    assert_eq!(
+        refused.rendered.uri_entry.as_ref().map(Token::as_str),
+        Some("#8080#10.0.0.5:8080##9000#10.0.0.5:9000"),
+        "both ports are checked"
+    );
+    let args = refused.rendered.server_args();
+    assert!(
+        args.contains("inter 5000ms"),
+        "the shortest interval: {args}"
+    );
+}
