@@ -15,6 +15,7 @@ mod faults;
 mod fidelity;
 mod golden;
 mod grammar_haproxy;
+mod heap_metrics;
 mod hostile_input;
 mod js_plugin;
 mod nomad_client;

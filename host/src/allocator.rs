@@ -7,6 +7,9 @@
 //! thread does so while the daemon is idle, too.
 
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
+use haproxy_nomad_connector::heap::{Allocator, HeapBytes};
+
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -23,3 +26,42 @@ unsafe impl Sync for Options {}
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static MALLOC_CONF: Options = Options(c"background_thread:true".as_ptr());
+
+/// jemalloc, as the library sees it: its figures and its purge.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+pub const JEMALLOC: Allocator = Allocator {
+    bytes: heap_bytes,
+    release: purge,
+};
+
+/// jemalloc's figures for `hnc_heap_bytes`.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+fn heap_bytes() -> Option<HeapBytes> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    // The statistics are a snapshot taken when the epoch advances.
+    epoch::advance().ok()?;
+    let bytes = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    Some(HeapBytes {
+        allocated: bytes(stats::allocated::read().ok()?),
+        active: bytes(stats::active::read().ok()?),
+        resident: bytes(stats::resident::read().ok()?),
+        mapped: bytes(stats::mapped::read().ok()?),
+    })
+}
+
+/// Gives every arena's dirty pages back to the OS now, instead of on the
+/// decay timer.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+fn purge() {
+    // 4096 is MALLCTL_ARENAS_ALL: every arena.
+    // SAFETY: a void mallctl (no old or new value) on a NUL-terminated name.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}

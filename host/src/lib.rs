@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod durable;
 pub mod escape;
 pub mod haproxy;
+pub mod heap;
 pub mod logging;
 pub mod mapping;
 pub mod metrics;

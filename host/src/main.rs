@@ -7,6 +7,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    #[cfg(all(target_os = "linux", not(target_env = "musl")))]
+    haproxy_nomad_connector::heap::install(allocator::JEMALLOC);
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(code) => code,

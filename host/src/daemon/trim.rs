@@ -3,12 +3,11 @@
 //!
 //! A cold start or a full resync of thousands of services allocates and
 //! frees tens of MB (Nomad answers, change sets, HAProxy dumps) across the
-//! runtime's threads, and the passes that follow a reload free more. glibc
-//! keeps the free space inside its arenas, where it counts as resident;
-//! `malloc_trim` returns the free pages. The connector binary allocates
-//! with jemalloc, which purges on its own; this matters where the library
-//! runs on glibc's malloc (embedded, or in the tests). Elsewhere this does
-//! nothing.
+//! runtime's threads, and the passes that follow a reload free more. The
+//! allocator keeps the free space, where it counts as resident: jemalloc
+//! (the binary's) gives it back on a decay timer of about 10 s, glibc's
+//! arenas (the library elsewhere, the tests) not at all. The trim gives it
+//! back at once ([`crate::heap::release_free_memory`]).
 
 use std::time::Duration;
 use tokio::time::Instant;
@@ -54,17 +53,7 @@ impl Schedule {
     /// Trims now and forgets the schedule.
     pub fn run(&mut self) {
         *self = Schedule::default();
-        release_free_memory();
-    }
-}
-
-/// Returns the free pages of every malloc arena to the OS.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own arenas, under their locks,
-    // and unmaps pages no allocation uses.
-    unsafe {
-        libc::malloc_trim(0);
+        crate::heap::release_free_memory();
     }
 }
 

@@ -80,6 +80,23 @@ impl Collector for Snapshots {
         nomad(&mut enc, &(self.sources.nomad)())?;
         checks(&mut enc, &(self.sources.checks)())?;
         engine(&mut enc, &(self.sources.engine)())?;
+        if let Some(heap) = crate::heap::bytes() {
+            family(
+                &mut enc,
+                "hnc_heap_bytes",
+                MetricType::Gauge,
+                "The allocator's figures: kind=allocated (live data), active (the pages that \
+                 hold it), resident (active, metadata and freed pages not yet given back to \
+                 the OS), mapped. allocated growing under steady load is data kept; resident \
+                 growing while allocated stays flat is memory the allocator keeps.",
+                [
+                    ([("kind", "allocated")], heap.allocated),
+                    ([("kind", "active")], heap.active),
+                    ([("kind", "resident")], heap.resident),
+                    ([("kind", "mapped")], heap.mapped),
+                ],
+            )?;
+        }
         driver(&mut enc, &(self.sources.haproxy)())
     }
 }
