@@ -45,6 +45,8 @@ struct Looked {
 pub struct PassSummary {
     /// Services planned this time.
     pub planned: usize,
+    /// Which.
+    pub services: BTreeSet<ServiceKey>,
     /// Why HAProxy reloaded, when it did (one entry per kind of change).
     pub reload_reasons: Vec<ReloadReason>,
     /// The driver's report.
@@ -138,6 +140,11 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     /// only after [`Reconciler::keep_reports`]).
     pub fn plans(&self) -> &BTreeMap<ServiceKey, ServicePlan> {
         &self.plans
+    }
+
+    /// The plans, for the status page, which takes their instance reports.
+    pub fn plans_mut(&mut self) -> &mut BTreeMap<ServiceKey, ServicePlan> {
+        &mut self.plans
     }
 
     /// The last assembled desired state (for `plan`).
@@ -319,6 +326,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         outcome.reload_reasons =
             reload_reasons(&self.changed, &self.assembled.desired, &report.reload);
         outcome.report = report;
+        outcome.services = planned;
         Ok(outcome)
     }
 

@@ -263,7 +263,11 @@ pub async fn run(
                     metrics.reloaded(*reason);
                 }
                 if let Some(p) = &mut publisher {
-                    p.after_pass(reconciler.plans(), outcome.planned, &outcome.reload_reasons);
+                    p.after_pass(
+                        reconciler.plans_mut(),
+                        &outcome.services,
+                        &outcome.reload_reasons,
+                    );
                 }
                 if verdicts.is_some() && outcome.planned > 0 {
                     targets.send_replace(Arc::new(reconciler.verdict_targets()));

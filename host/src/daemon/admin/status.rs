@@ -199,7 +199,7 @@ impl StatusSource {
                     .as_ref()
                     .is_none_or(|n| s.name.to_lowercase().contains(n.as_str()))
             })
-            .cloned()
+            .map(|s| ServiceView::clone(s))
             .collect();
         let (live, haproxy) = match self.stats_socket.send("show stat -1 4 -1").await {
             Ok(reply) => (

@@ -7,7 +7,7 @@ use crate::metrics::ReloadReason;
 use crate::nomad::Change;
 use crate::plan::{ServiceKey, ServicePlan};
 use hnc_core::model::NomadCheck;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -18,7 +18,7 @@ const RELOADS_KEPT: usize = 20;
 /// What the loop publishes: the plans' view, the reloads and the listings.
 #[derive(Debug, Default)]
 pub struct Published {
-    pub(super) services: Vec<ServiceView>,
+    pub(super) services: Vec<Arc<ServiceView>>,
     pub(super) reloads: VecDeque<ReloadView>,
     pub(super) lists: BTreeMap<String, u64>,
 }
@@ -28,6 +28,8 @@ pub struct Published {
 #[derive(Debug)]
 pub struct Publisher {
     tx: watch::Sender<Arc<Published>>,
+    /// Each service's view, re-built only when the service is planned.
+    views: BTreeMap<ServiceKey, Arc<ServiceView>>,
     reloads: VecDeque<ReloadView>,
     lists: BTreeMap<String, u64>,
 }
@@ -38,6 +40,7 @@ impl Publisher {
         let (tx, rx) = watch::channel(Arc::default());
         let publisher = Publisher {
             tx,
+            views: BTreeMap::new(),
             reloads: VecDeque::new(),
             lists: BTreeMap::new(),
         };
@@ -51,12 +54,13 @@ impl Publisher {
         }
     }
 
-    /// Publishes the plans (re-built only when a service was planned) and
-    /// records a reload's reasons.
+    /// Publishes the views of the services `planned` this pass (the others
+    /// keep theirs) and records a reload's reasons. The views are all the
+    /// page needs of the plans' instance reports, so those are dropped.
     pub fn after_pass(
         &mut self,
-        plans: &BTreeMap<ServiceKey, ServicePlan>,
-        planned: usize,
+        plans: &mut BTreeMap<ServiceKey, ServicePlan>,
+        planned: &BTreeSet<ServiceKey>,
         reload_reasons: &[ReloadReason],
     ) {
         if !reload_reasons.is_empty() {
@@ -66,13 +70,19 @@ impl Publisher {
             });
             self.reloads.truncate(RELOADS_KEPT);
         }
-        let services = if planned > 0 {
-            plans.values().map(service_view).collect()
-        } else {
-            self.tx.borrow().services.clone()
-        };
+        for key in planned {
+            match plans.get_mut(key) {
+                Some(plan) => {
+                    self.views.insert(key.clone(), Arc::new(service_view(plan)));
+                    plan.instances = Vec::new();
+                }
+                None => {
+                    self.views.remove(key);
+                }
+            }
+        }
         self.tx.send_replace(Arc::new(Published {
-            services,
+            services: self.views.values().cloned().collect(),
             reloads: self.reloads.clone(),
             lists: self.lists.clone(),
         }));
@@ -143,4 +153,58 @@ pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str, problem: &str) -> ServicePlan {
+        ServicePlan {
+            key: key(name),
+            backend: None,
+            domains: Vec::new(),
+            instances: Vec::new(),
+            problems: vec![problem.to_string()],
+            retry_after: Default::default(),
+        }
+    }
+
+    fn key(name: &str) -> ServiceKey {
+        ServiceKey {
+            namespace: "default".into(),
+            name: name.into(),
+        }
+    }
+
+    fn published(rx: &watch::Receiver<Arc<Published>>) -> Vec<(String, String)> {
+        rx.borrow()
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.problems.join(",")))
+            .collect()
+    }
+
+    #[test]
+    fn only_the_services_planned_get_a_new_view_and_removed_ones_go() {
+        let (mut publisher, rx) = Publisher::new();
+        let mut plans = BTreeMap::from([(key("a"), plan("a", "first"))]);
+        publisher.after_pass(&mut plans, &BTreeSet::from([key("a")]), &[]);
+        assert_eq!(published(&rx), [("a".into(), "first".into())]);
+
+        // b is planned; a is not, and keeps the view it had even though its
+        // plan changed meanwhile.
+        plans.insert(key("a"), plan("a", "unpublished"));
+        plans.insert(key("b"), plan("b", "second"));
+        publisher.after_pass(&mut plans, &BTreeSet::from([key("b")]), &[]);
+        assert_eq!(
+            published(&rx),
+            [("a".into(), "first".into()), ("b".into(), "second".into())]
+        );
+
+        // a is gone from the plans: planned, its view goes.
+        plans.remove(&key("a"));
+        publisher.after_pass(&mut plans, &BTreeSet::from([key("a")]), &[]);
+        assert_eq!(published(&rx), [("b".into(), "second".into())]);
+    }
 }
