@@ -8,15 +8,15 @@
 //! port label other than the service's resolved from the allocation's ports.
 
 use super::allocs::AllocCache;
-use super::client::Api;
 use super::config::Settings;
-use super::http::HttpClient;
-use super::instance::Instance;
 use super::job::{JobSpec, ServiceSpec};
 use super::matching;
 use super::spec_cache::{SpecCache, Versioned};
-use super::watcher::Invalidate;
-use super::wire::AllocStub;
+use super::watch::client::Api;
+use super::watch::http::HttpClient;
+use super::watch::instance::Instance;
+use super::watch::watcher::Invalidate;
+use super::watch::wire::AllocStub;
 use hnc_core::model::NomadCheck;
 use serde_json::Value;
 use std::collections::HashSet;

@@ -25,39 +25,29 @@
 
 mod alloc_checks;
 mod allocs;
-mod backoff;
 mod checks;
-mod client;
 mod config;
-mod deployments;
 mod error;
-mod events;
 #[cfg(test)]
 pub(crate) mod fake;
-mod frames;
-mod health;
-mod http;
-mod instance;
 pub mod job;
 mod matching;
 mod spec_cache;
-mod store;
-mod watcher;
-mod wire;
+mod watch;
 
 pub use alloc_checks::{CheckResult, CheckStatus, MAX_CHECKS_BODY};
-pub use backoff::{Action, Backoff, error_policy};
 pub use checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
-pub use client::{Api, ChunkStream, Indexed};
 pub use config::{Address, Config, ConfigError, Env, ProcessEnv, Settings, Tls};
-pub use deployments::{CanaryBoard, CanaryState, CanaryUpdate};
 pub use error::{Error, Result};
-pub use health::{Health, HealthWatch};
-pub use http::{HttpClient, HttpStream};
-pub use instance::{Change, Instance, Scope};
-pub use store::Catalog;
-pub use watcher::Watcher;
-pub use wire::{
+pub use watch::backoff::{Action, Backoff, error_policy};
+pub use watch::client::{Api, ChunkStream, Indexed};
+pub use watch::deployments::{CanaryBoard, CanaryState, CanaryUpdate};
+pub use watch::health::{Health, HealthWatch};
+pub use watch::http::{HttpClient, HttpStream};
+pub use watch::instance::{Change, Instance, Scope};
+pub use watch::store::Catalog;
+pub use watch::watcher::Watcher;
+pub use watch::wire::{
     AllocStub, AllocatedResources, NamespaceServices, PortMapping, Registration, ServiceStub,
     SharedResources,
 };
