@@ -2,6 +2,11 @@
 //! [`Change`]s), the instance [`Catalog`], and job-spec [`Checks`] with
 //! their per-version cache.
 //!
+//! Two folders: `watch/` lists and follows Nomad's registrations (the client,
+//! the event stream, the catalog) and `spec/` reads job specs and their
+//! checks; what both use (`config`, `error`) sits here, and every public item
+//! is re-exported from here.
+//!
 //! Wiring (see `docs/nomad-client.md`):
 //! ```no_run
 //! # async fn demo(file: haproxy_nomad_connector::nomad::Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -23,22 +28,18 @@
 //! # let _ = health; Ok(()) }
 //! ```
 
-mod alloc_checks;
-mod allocs;
-mod checks;
 mod config;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;
-pub mod job;
-mod matching;
-mod spec_cache;
+mod spec;
 mod watch;
 
-pub use alloc_checks::{CheckResult, CheckStatus, MAX_CHECKS_BODY};
-pub use checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
 pub use config::{Address, Config, ConfigError, Env, ProcessEnv, Settings, Tls};
 pub use error::{Error, Result};
+pub use spec::alloc_checks::{CheckResult, CheckStatus, MAX_CHECKS_BODY};
+pub use spec::checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
+pub use spec::job;
 pub use watch::backoff::{Action, Backoff, error_policy};
 pub use watch::client::{Api, ChunkStream, Indexed};
 pub use watch::deployments::{CanaryBoard, CanaryState, CanaryUpdate};

@@ -3,8 +3,8 @@
 //! implement it with scripted answers.
 
 use super::wire::{AllocStub, NamespaceServices, Registration};
-use crate::nomad::alloc_checks::CheckResult;
 use crate::nomad::error::Result;
+use crate::nomad::spec::alloc_checks::CheckResult;
 use bytes::Bytes;
 use serde_json::Value;
 use std::future::Future;

@@ -3,9 +3,9 @@
 
 use super::client::{Api, ChunkStream, Indexed};
 use super::wire::{AllocStub, NamespaceServices, Registration};
-use crate::nomad::alloc_checks::{self, CheckResult, MAX_CHECKS_BODY};
 use crate::nomad::config::{Address, Settings};
 use crate::nomad::error::{Error, Result};
+use crate::nomad::spec::alloc_checks::{self, CheckResult, MAX_CHECKS_BODY};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
