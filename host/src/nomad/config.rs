@@ -100,7 +100,7 @@ impl Default for Config {
             backoff_max: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(45),
             request_timeout: Duration::from_secs(30),
-            max_frame_bytes: super::frames::DEFAULT_MAX_FRAME,
+            max_frame_bytes: super::watch::frames::DEFAULT_MAX_FRAME,
         }
     }
 }

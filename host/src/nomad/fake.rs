@@ -1,8 +1,8 @@
 //! Test doubles: a scripted [`Api`] and a `join_all` for concurrency tests.
 
-use super::client::{Api, ChunkStream, Indexed};
 use super::error::{Error, Result};
-use super::wire::{AllocStub, NamespaceServices, Registration, ServiceStub};
+use super::watch::client::{Api, ChunkStream, Indexed};
+use super::watch::wire::{AllocStub, NamespaceServices, Registration, ServiceStub};
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};

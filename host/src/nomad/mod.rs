@@ -2,6 +2,11 @@
 //! [`Change`]s), the instance [`Catalog`], and job-spec [`Checks`] with
 //! their per-version cache.
 //!
+//! Two folders: `watch/` lists and follows Nomad's registrations (the client,
+//! the event stream, the catalog) and `spec/` reads job specs and their
+//! checks; what both use (`config`, `error`) sits here, and every public item
+//! is re-exported from here.
+//!
 //! Wiring (see `docs/nomad-client.md`):
 //! ```no_run
 //! # async fn demo(file: haproxy_nomad_connector::nomad::Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -23,41 +28,27 @@
 //! # let _ = health; Ok(()) }
 //! ```
 
-mod alloc_checks;
-mod allocs;
-mod backoff;
-mod checks;
-mod client;
 mod config;
-mod deployments;
 mod error;
-mod events;
 #[cfg(test)]
 pub(crate) mod fake;
-mod frames;
-mod health;
-mod http;
-mod instance;
-pub mod job;
-mod matching;
-mod spec_cache;
-mod store;
-mod watcher;
-mod wire;
+mod spec;
+mod watch;
 
-pub use alloc_checks::{CheckResult, CheckStatus, MAX_CHECKS_BODY};
-pub use backoff::{Action, Backoff, error_policy};
-pub use checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
-pub use client::{Api, ChunkStream, Indexed};
 pub use config::{Address, Config, ConfigError, Env, ProcessEnv, Settings, Tls};
-pub use deployments::{CanaryBoard, CanaryState, CanaryUpdate};
 pub use error::{Error, Result};
-pub use health::{Health, HealthWatch};
-pub use http::{HttpClient, HttpStream};
-pub use instance::{Change, Instance, Scope};
-pub use store::Catalog;
-pub use watcher::Watcher;
-pub use wire::{
+pub use spec::alloc_checks::{CheckResult, CheckStatus, MAX_CHECKS_BODY};
+pub use spec::checks::{CheckLookup, Checks, ChecksStats, SpecCheck};
+pub use spec::job;
+pub use watch::backoff::{Action, Backoff, error_policy};
+pub use watch::client::{Api, ChunkStream, Indexed};
+pub use watch::deployments::{CanaryBoard, CanaryState, CanaryUpdate};
+pub use watch::health::{Health, HealthWatch};
+pub use watch::http::{HttpClient, HttpStream};
+pub use watch::instance::{Change, Instance, Scope};
+pub use watch::store::Catalog;
+pub use watch::watcher::Watcher;
+pub use watch::wire::{
     AllocStub, AllocatedResources, NamespaceServices, PortMapping, Registration, ServiceStub,
     SharedResources,
 };

@@ -2,10 +2,10 @@
 //! and the detection of a server whose index went backwards.
 
 use super::ScopeLoop;
-use crate::nomad::client::Api;
 use crate::nomad::error::Result;
-use crate::nomad::instance::{Change, Instance};
-use crate::nomad::wire::Registration;
+use crate::nomad::watch::client::Api;
+use crate::nomad::watch::instance::{Change, Instance};
+use crate::nomad::watch::wire::Registration;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 use super::*;
 use crate::nomad::config::Config;
 use crate::nomad::fake::{FakeApi, Script};
-use crate::nomad::health::HealthWatch;
-use crate::nomad::wire::Registration;
+use crate::nomad::watch::health::HealthWatch;
+use crate::nomad::watch::wire::Registration;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Mutex;

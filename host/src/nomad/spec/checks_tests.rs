@@ -3,7 +3,7 @@
 use super::*;
 use crate::nomad::config::Config;
 use crate::nomad::fake::{FakeApi, join_all};
-use crate::nomad::wire::{AllocatedResources, JobVersion, PortMapping, SharedResources};
+use crate::nomad::watch::wire::{AllocatedResources, JobVersion, PortMapping, SharedResources};
 use serde_json::json;
 use std::collections::BTreeMap;
 

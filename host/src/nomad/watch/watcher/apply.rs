@@ -3,10 +3,10 @@
 //! `Allocation` events go to the check cache and become `JobChanged`.
 
 use super::ScopeLoop;
-use crate::nomad::client::Api;
-use crate::nomad::events::{Delta, delta};
-use crate::nomad::instance::{Change, Instance};
-use crate::nomad::wire::Frame;
+use crate::nomad::watch::client::Api;
+use crate::nomad::watch::events::{Delta, delta};
+use crate::nomad::watch::instance::{Change, Instance};
+use crate::nomad::watch::wire::Frame;
 use std::collections::BTreeSet;
 
 impl<C: Api> ScopeLoop<C> {
@@ -25,7 +25,7 @@ impl<C: Api> ScopeLoop<C> {
         let mut canaries = Vec::new();
         for event in frame.events {
             let idx = if event.index > 0 { event.index } else { index };
-            canaries.extend(crate::nomad::events::canaries(&event));
+            canaries.extend(crate::nomad::watch::events::canaries(&event));
             match delta(event) {
                 Delta::ServiceUpserted(reg) => {
                     self.services_index = self.services_index.max(idx);

@@ -1,11 +1,11 @@
 //! [`HttpClient`]: the [`Api`] over reqwest, configured like the Nomad CLI
 //! (address incl. `unix://`, token, region, TLS files and server name, basic auth).
 
-use super::alloc_checks::{self, CheckResult, MAX_CHECKS_BODY};
 use super::client::{Api, ChunkStream, Indexed};
-use super::config::{Address, Settings};
-use super::error::{Error, Result};
 use super::wire::{AllocStub, NamespaceServices, Registration};
+use crate::nomad::config::{Address, Settings};
+use crate::nomad::error::{Error, Result};
+use crate::nomad::spec::alloc_checks::{self, CheckResult, MAX_CHECKS_BODY};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

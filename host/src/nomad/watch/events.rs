@@ -124,7 +124,7 @@ fn or(a: String, b: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nomad::wire::Frame;
+    use crate::nomad::watch::wire::Frame;
 
     fn event(topic: &str, kind: &str, payload: &str) -> RawEvent {
         let line = format!(

@@ -134,7 +134,7 @@ pub enum Change {
     },
     /// A job with instances changed (new version, in-place update, stop,
     /// purge): the checks of its instances may differ, ask
-    /// [`super::Checks::check_for`] again.
+    /// [`crate::nomad::Checks::check_for`] again.
     JobChanged {
         /// Namespace.
         namespace: String,

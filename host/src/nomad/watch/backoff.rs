@@ -2,7 +2,7 @@
 //! policy that turns a failure into an [`Action`], and how often a failure
 //! that repeats is logged.
 
-use super::error::Error;
+use crate::nomad::error::Error;
 use std::time::Duration;
 use tokio::time::Instant;
 

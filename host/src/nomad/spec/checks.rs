@@ -8,15 +8,15 @@
 //! port label other than the service's resolved from the allocation's ports.
 
 use super::allocs::AllocCache;
-use super::client::Api;
-use super::config::Settings;
-use super::http::HttpClient;
-use super::instance::Instance;
 use super::job::{JobSpec, ServiceSpec};
 use super::matching;
 use super::spec_cache::{SpecCache, Versioned};
-use super::watcher::Invalidate;
-use super::wire::AllocStub;
+use crate::nomad::config::Settings;
+use crate::nomad::watch::client::Api;
+use crate::nomad::watch::http::HttpClient;
+use crate::nomad::watch::instance::Instance;
+use crate::nomad::watch::watcher::Invalidate;
+use crate::nomad::watch::wire::AllocStub;
 use hnc_core::model::NomadCheck;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -284,7 +284,7 @@ impl<C: Api> Checks<C> {
         version: u64,
     ) -> Result<Vec<Versioned>, String> {
         let i = &self.inner;
-        let fail = |e: super::Error| {
+        let fail = |e: crate::nomad::Error| {
             let reason = format!("reading job {job} (namespace {ns}): {e}");
             tracing::warn!(%reason, "job spec unavailable; TCP checks for its instances until a retry");
             reason

@@ -292,7 +292,7 @@ fn check(raw: RawCheck, service_on_update: &str) -> NomadCheck {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = include_str!("../../../examples/jobs/nomad-docs-read-job.json");
+    const SAMPLE: &str = include_str!("../../../../examples/jobs/nomad-docs-read-job.json");
 
     #[test]
     fn reads_the_nomad_docs_sample() {

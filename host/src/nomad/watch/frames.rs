@@ -6,8 +6,8 @@
 //! line end once, however many chunks a frame spans (a 24 MB job
 //! registration arrives in thousands of chunks).
 
-use super::error::Error;
 use super::wire::{Frame, RawEvent};
+use crate::nomad::error::Error;
 use serde_json::Value;
 
 /// The default cap on one frame (`[nomad] max_frame_bytes`): far above the
@@ -154,7 +154,7 @@ fn decode_line(line: &[u8]) -> Option<Result<Item, Error>> {
     }
     if line[0] != b'{' {
         let text = String::from_utf8_lossy(line).into_owned();
-        let text = super::error::cut(&text, 512);
+        let text = crate::nomad::error::cut(&text, 512);
         return Some(Ok(Item::ServerText(
             crate::escape::one_line(&text).into_owned(),
         )));
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn the_docs_sample_frame_decodes() {
         let sample: Value =
-            serde_json::from_str(include_str!("testdata/event-frame.json")).unwrap();
+            serde_json::from_str(include_str!("../testdata/event-frame.json")).unwrap();
         let mut line = serde_json::to_vec(&sample).unwrap();
         line.push(b'\n');
         let got = items(&[&line]);

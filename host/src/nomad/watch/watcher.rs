@@ -5,8 +5,6 @@
 
 use super::backoff::{Action, Backoff, RepeatLog, error_policy};
 use super::client::{Api, ChunkStream};
-use super::config::Settings;
-use super::error::{Error, Result};
 use super::events::TOPICS;
 use super::frames::{Decoder, Item};
 use super::health::{HealthBoard, HealthWatch};
@@ -14,6 +12,8 @@ use super::http::HttpClient;
 use super::instance::{Change, Scope};
 use super::store::Catalog;
 use super::wire::RawEvent;
+use crate::nomad::config::Settings;
+use crate::nomad::error::{Error, Result};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ impl<C: Api> Watcher<C> {
 
     /// Forwards `Job` (and planned `Allocation`) events to a check resolver,
     /// which drops what they make stale.
-    pub fn with_checks<D: Api>(mut self, checks: &super::Checks<D>) -> Watcher<C> {
+    pub fn with_checks<D: Api>(mut self, checks: &crate::nomad::Checks<D>) -> Watcher<C> {
         self.invalidate = Some(Arc::new(checks.clone()));
         self
     }

@@ -6,7 +6,7 @@
 //! stopped allocations until Nomad's GC, so it grows with every deploy, and
 //! one new instance should not have to wait for all of it.
 
-use super::wire::AllocStub;
+use crate::nomad::watch::wire::AllocStub;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,10 +1,10 @@
 //! The Nomad HTTP API as a trait: the reads the watcher and the check
-//! look-ups make. [`super::HttpClient`] implements it over reqwest; tests
+//! look-ups make. [`crate::nomad::HttpClient`] implements it over reqwest; tests
 //! implement it with scripted answers.
 
-use super::alloc_checks::CheckResult;
-use super::error::Result;
 use super::wire::{AllocStub, NamespaceServices, Registration};
+use crate::nomad::error::Result;
+use crate::nomad::spec::alloc_checks::CheckResult;
 use bytes::Bytes;
 use serde_json::Value;
 use std::future::Future;
@@ -74,7 +74,7 @@ pub trait Api: Clone + Send + Sync + 'static {
 
     /// `GET /v1/client/allocation/:id/checks`: Nomad's latest result of
     /// each check of the allocation (Nomad 1.4+), the body read up to
-    /// [`super::MAX_CHECKS_BODY`].
+    /// [`crate::nomad::MAX_CHECKS_BODY`].
     fn alloc_checks(
         &self,
         namespace: &str,

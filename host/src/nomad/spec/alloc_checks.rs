@@ -6,7 +6,7 @@
 //! group and check fields), each a `structs.CheckQueryResult`. Only checks
 //! of `provider = "nomad"` services have results: Nomad runs those itself.
 
-use super::wire::nd;
+use crate::nomad::watch::wire::nd;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -234,12 +234,12 @@ mod tests {
     #[test]
     fn reads_the_docs_samples() {
         let regs: Vec<Registration> =
-            serde_json::from_str(include_str!("testdata/read-service.json")).unwrap();
+            serde_json::from_str(include_str!("../testdata/read-service.json")).unwrap();
         assert_eq!(regs.len(), 2);
         assert_eq!(regs[0].port, 29702);
         assert_eq!(regs[0].tags, ["db", "cache"]);
         let stubs: Vec<AllocStub> =
-            serde_json::from_str(include_str!("testdata/list-job-allocations.json")).unwrap();
+            serde_json::from_str(include_str!("../testdata/list-job-allocations.json")).unwrap();
         assert_eq!(stubs[0].task_group, "cache");
         assert_eq!(stubs[0].port("db"), None);
     }
