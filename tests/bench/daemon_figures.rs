@@ -14,8 +14,10 @@
 use hnc_tests::backends::HttpBackend;
 use hnc_tests::haproxy::{Haproxy, free_port, send};
 use hnc_tests::process::{rss_mb, status_mb};
+use hnc_tests::world::{metric, metrics};
 use nomad_sim::{PlaceAlloc, Sim, SimConfig, StopKind};
 use serde_json::json;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -27,6 +29,8 @@ struct Bench {
     haproxy: Haproxy,
     target: HttpBackend,
     connector: Option<Child>,
+    /// The connector's admin listener.
+    admin: u16,
 }
 
 impl Bench {
@@ -41,6 +45,7 @@ impl Bench {
             haproxy: Haproxy::start("").await,
             target: HttpBackend::start().await,
             connector: None,
+            admin: free_port(),
         }
     }
 
@@ -75,7 +80,7 @@ admin_listen = "127.0.0.1:{admin}"
 [log]
 level = "{log}"
 "#,
-                admin = free_port(),
+                admin = self.admin,
                 log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
             ),
         );
@@ -304,11 +309,16 @@ async fn coldstart(services: usize, per_service: usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = rss_mb(pid);
     let (anon, file) = (status_mb(pid, "RssAnon:"), status_mb(pid, "RssFile:"));
+    let heap = metrics(SocketAddr::from(([127, 0, 0, 1], b.admin))).await;
+    let heap_mb = |kind| metric(&heap, "hnc_heap_bytes", &[("kind", kind)]) / 1e6;
     match converged {
         Some(t) => println!(
-            "cold start, {services} services × {per_service} instances: converged in {:.2} s (from process start), {reloads} reload(s); daemon RSS at {} servers: {rss:.1} MB (heap and stacks {anon:.1} MB, binary and files {file:.1} MB)",
+            "cold start, {services} services × {per_service} instances: converged in {:.2} s (from process start), {reloads} reload(s); daemon RSS at {} servers: {rss:.1} MB (heap and stacks {anon:.1} MB, binary and files {file:.1} MB; the allocator's live data {:.1} MB, its pages in use {:.1} MB, resident {:.1} MB)",
             t.as_secs_f64(),
-            services * per_service
+            services * per_service,
+            heap_mb("allocated"),
+            heap_mb("active"),
+            heap_mb("resident"),
         ),
         None => println!(
             "cold start: did not converge within 120 s ({} servers seen)",
