@@ -383,7 +383,14 @@ async fn a_render_haproxy_refuses_keeps_the_old_config_serving_and_is_reported()
     let took =
         s.w.wait_converged("default_api removed by a validated reload", WAIT, fixed)
             .await;
-    let (after, failed) = s.w.haproxy.reloads().await;
+    // The managed file drops default_api before the master counts the
+    // reload that loads it: wait for the count.
+    let haproxy = &s.w.haproxy;
+    let (after, failed) = wait_until("the reload counted", WAIT, || async move {
+        let (after, failed) = haproxy.reloads().await;
+        (after > reloads.0 || failed > 0).then_some((after, failed))
+    })
+    .await;
     assert!(
         after > reloads.0 && failed == 0,
         "one good reload: {after} {failed}"

@@ -47,7 +47,7 @@ pub fn diff(desired: &Desired, actual: &Actual) -> ChangeSet {
             BackendClass::Dynamic => dynamic_backend(spec, current, actual.drain_grace, &mut out),
             BackendClass::Custom => {
                 if let Some(current) = current {
-                    servers(spec, current, actual.drain_grace, &mut out);
+                    servers(spec, current, actual.drain_grace, false, &mut out);
                 }
             }
         }
@@ -111,11 +111,11 @@ fn dynamic_backend(
         // cannot do that adds them at runtime once the backend runs.
         out.backends.push(BackendChange::Create(spec.name.clone()));
         let empty = ActualBackend::default();
-        servers(spec, &empty, grace, out);
+        servers(spec, &empty, grace, false, out);
         return;
     };
     let lines_changed = current.managed.as_ref() != Some(&spec.fingerprint());
-    let servers_changed = servers(spec, current, grace, out);
+    let servers_changed = servers(spec, current, grace, lines_changed, out);
     if lines_changed || !servers_changed.is_empty() {
         out.backends.push(BackendChange::Update {
             backend: spec.name.clone(),
@@ -127,10 +127,15 @@ fn dynamic_backend(
 
 /// Diffs the servers of one backend; returns the servers whose static
 /// arguments changed in a connector-owned backend (they need a reload).
+/// While the backend's check lines wait for a reload (`lines_pending`), a
+/// server keeps the map entries the running check reads: an HTTP check
+/// turning into a TCP one would otherwise probe the URI map's default,
+/// `/`, until the reload. The reload writes the new entries.
 fn servers(
     spec: &BackendSpec,
     current: &ActualBackend,
     grace: Duration,
+    lines_pending: bool,
     out: &mut ChangeSet,
 ) -> Vec<String> {
     let mut refused = BTreeSet::new();
@@ -166,7 +171,10 @@ fn servers(
             out.servers
                 .push(change(ServerAction::Readdress(want.clone())));
         }
-        if have.maps != want.map_entries() {
+        let entries = want.map_entries();
+        let drops_entry = (have.maps.uri.is_some() && entries.uri.is_none())
+            || (have.maps.host.is_some() && entries.host.is_none());
+        if have.maps != entries && !(lines_pending && drops_entry) {
             out.servers
                 .push(change(ServerAction::SetMaps(want.clone())));
         }

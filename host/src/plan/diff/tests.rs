@@ -628,3 +628,33 @@ fn diff_should_remove_foreign_entries_it_can_address_only() {
         )]
     );
 }
+
+#[test]
+fn diff_should_keep_the_uri_entry_the_running_check_reads_until_the_reload() {
+    let mut a = server("a", 1);
+    a.uri_entry = Some(Token::word("uri", "/health", 10).unwrap());
+    let http = backend("default_web", std::slice::from_ref(&a));
+    let have = applied(&http);
+    // The check becomes a TCP check: new lines, no URI entry.
+    a.uri_entry = None;
+    let mut tcp = backend("default_web", std::slice::from_ref(&a));
+    tcp.check = vec![vec![
+        Token::word("keyword", "option", 10).unwrap(),
+        Token::word("keyword", "tcp-check", 10).unwrap(),
+    ]];
+    let changes = diff(
+        &desired(std::slice::from_ref(&tcp)),
+        &actual(std::slice::from_ref(&have)),
+    );
+    assert!(changes.needs_reload(), "new check lines need a reload");
+    assert!(
+        verbs(&changes).is_empty(),
+        "the running HTTP check keeps its URI until the reload: {:?}",
+        verbs(&changes)
+    );
+    // Reloaded with the new lines: the entry can go.
+    let mut reloaded = have.clone();
+    reloaded.managed = Some(tcp.fingerprint());
+    let changes = diff(&desired(&[tcp]), &actual(&[reloaded]));
+    assert_eq!(verbs(&changes), vec![("_nomad-a".into(), "set-maps")]);
+}
