@@ -147,8 +147,8 @@ pub(super) struct Refusing<'a, M> {
 
 impl<M: CheckMapper> CheckMapper for Refusing<'_, M> {
     fn map(&self, service: &ServiceContext, check: Option<&NomadCheck>) -> Arc<Mapped> {
-        let checks: Vec<NomadCheck> = check.into_iter().cloned().collect();
-        self.unless_refused(service, &checks, self.inner.map(service, check))
+        let checks = check.map_or(&[][..], std::slice::from_ref);
+        self.unless_refused(service, checks, self.inner.map(service, check))
     }
 
     fn map_checks(&self, service: &ServiceContext, checks: &[NomadCheck]) -> Arc<Mapped> {

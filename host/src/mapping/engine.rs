@@ -315,13 +315,7 @@ impl Engine {
         let mut plan = tcp_plan(service, tags.apply_to_input(Some(first.clone())).as_ref());
         tags.apply_to_output(&mut plan);
         plan.server.inter_ms = mapped.plan.server.inter_ms;
-        let mut ports: Vec<u16> = Vec::new();
-        for (m, c) in &all {
-            let port = m.plan.server.port.or(c.check_port).unwrap_or(service.port);
-            if !ports.contains(&port) {
-                ports.push(port);
-            }
-        }
+        let ports = check_ports(service, all.iter().map(|(m, c)| (m.plan.server.port, *c)));
         mapped.rendered = self.tcp_of_ports(service, &plan, &ports);
         mapped.plan = plan;
         mapped.fallback = Some(Fallback {
@@ -462,18 +456,8 @@ impl Engine {
         let mut refused = self.finish(service, refused, &tags, check.as_ref(), true);
         if checks.len() > 1 && self.render.uri_map.is_some() {
             // The first check's port may come from `haproxy.check.port`.
-            let mut ports: Vec<u16> = Vec::new();
-            for (i, c) in checks.iter().enumerate() {
-                let tagged = if i == 0 {
-                    refused.plan.server.port
-                } else {
-                    None
-                };
-                let port = tagged.or(c.check_port).unwrap_or(service.port);
-                if !ports.contains(&port) {
-                    ports.push(port);
-                }
-            }
+            let tagged = std::iter::once(refused.plan.server.port).chain(std::iter::repeat(None));
+            let ports = check_ports(service, tagged.zip(checks));
             refused.plan.server.inter_ms = mapped.plan.server.inter_ms;
             refused.rendered = self.tcp_of_ports(service, &refused.plan, &ports);
         }
@@ -607,6 +591,22 @@ fn merged<'a>(plans: impl Iterator<Item = &'a CheckPlan>, first: &CheckPlan) -> 
 }
 
 /// The ADR's TCP check, keeping the timing of `check` when there is one.
+/// The distinct ports a service's checks use, in order: each check's
+/// mapped port, else its own `check_port`, else the service's port.
+fn check_ports<'a>(
+    service: &ServiceContext,
+    checks: impl IntoIterator<Item = (Option<u16>, &'a NomadCheck)>,
+) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    for (mapped, check) in checks {
+        let port = mapped.or(check.check_port).unwrap_or(service.port);
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
 fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
     check
         .and_then(|c| tcp::map(service, c, &Vec::new()).ok())
