@@ -9,6 +9,7 @@
 use crate::nomad::watch::wire::AllocStub;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -25,10 +26,16 @@ use tokio::time::Instant;
 /// milliseconds.
 const GAP_PER_FETCH_TIME: u32 = 4;
 
+/// The smallest map of jobs that is swept.
+const MIN_SWEEP: usize = 256;
+
 #[derive(Debug, Default)]
 struct Data {
     /// Stubs, each with when it was read.
     allocs: HashMap<String, (AllocStub, Instant)>,
+    /// When a stub was last stored: once every stub is older than the TTL,
+    /// none is used again and the job can be dropped.
+    touched: Option<Instant>,
     fetched_at: Option<Instant>,
     /// The gap to keep after `fetched_at` before the next fetch.
     gap: Duration,
@@ -96,6 +103,11 @@ impl Drop for Waiting<'_> {
 pub(crate) struct AllocCache {
     jobs: Mutex<HashMap<(String, String), Arc<JobAllocs>>>,
     ttl: Duration,
+    /// Drop the jobs whose stubs are all older than the TTL (and that no
+    /// look-up is using) once the map holds more than this: a job's entry is made again by any look-up (an event of
+    /// an allocation stopping after its job was purged, say), and without a
+    /// sweep the entries of jobs long gone kept their lists.
+    sweep_at: AtomicUsize,
     /// List fetches running now, of all jobs.
     listing: Mutex<Listing>,
 }
@@ -154,15 +166,36 @@ impl AllocCache {
         AllocCache {
             jobs: Mutex::new(HashMap::new()),
             ttl,
+            sweep_at: AtomicUsize::new(MIN_SWEEP),
             listing: Mutex::new(Listing::default()),
         }
     }
 
     fn entry(&self, namespace: &str, job: &str) -> Arc<JobAllocs> {
+        let mut jobs = lock(&self.jobs);
+        let key = (namespace.to_string(), job.to_string());
+        if let Some(entry) = jobs.get(&key) {
+            return entry.clone();
+        }
+        if jobs.len() >= self.sweep_at.load(Ordering::Relaxed) {
+            // Lock order: `jobs`, then one job's `data` (never the reverse).
+            jobs.retain(|_, entry| {
+                Arc::strong_count(entry) > 1
+                    || lock(&entry.data)
+                        .touched
+                        .is_some_and(|t| t.elapsed() < self.ttl)
+            });
+            self.sweep_at
+                .store((2 * jobs.len()).max(MIN_SWEEP), Ordering::Relaxed);
+        }
+        jobs.entry(key).or_default().clone()
+    }
+
+    /// A job's entry, without making one.
+    fn existing(&self, namespace: &str, job: &str) -> Option<Arc<JobAllocs>> {
         lock(&self.jobs)
-            .entry((namespace.to_string(), job.to_string()))
-            .or_default()
-            .clone()
+            .get(&(namespace.to_string(), job.to_string()))
+            .cloned()
     }
 
     /// The stub of `alloc`; on a lone miss `fetch_one` reads the allocation
@@ -214,9 +247,10 @@ impl AllocCache {
             && let Some(stub) = fetch_one().await
             && stub.id == alloc
         {
-            lock(&entry.data)
-                .allocs
-                .insert(stub.id.clone(), (stub.clone(), Instant::now()));
+            let mut d = lock(&entry.data);
+            let now = Instant::now();
+            d.touched = Some(now);
+            d.allocs.insert(stub.id.clone(), (stub.clone(), now));
             return Ok(stub);
         }
         let (last, gap) = {
@@ -242,6 +276,7 @@ impl AllocCache {
         match result {
             Ok(stubs) => {
                 d.failed = None;
+                d.touched = Some(Instant::now());
                 d.allocs = stubs
                     .into_iter()
                     .map(|s| (s.id.clone(), (s, began)))
@@ -259,22 +294,35 @@ impl AllocCache {
     pub(crate) fn store(&self, namespace: &str, job: &str, stub: AllocStub) {
         let entry = self.entry(namespace, job);
         let mut d = lock(&entry.data);
-        let read = d
-            .allocs
-            .get(&stub.id)
-            .map_or_else(Instant::now, |(_, t)| *t);
+        let now = Instant::now();
+        let read = d.allocs.get(&stub.id).map_or(now, |(_, t)| *t);
+        d.touched = Some(now);
         d.allocs.insert(stub.id.clone(), (stub, read));
     }
 
     /// Forgets one allocation (it was updated in place).
     pub(crate) fn forget_alloc(&self, namespace: &str, job: &str, alloc: &str) {
-        let entry = self.entry(namespace, job);
-        lock(&entry.data).allocs.remove(alloc);
+        if let Some(entry) = self.existing(namespace, job) {
+            lock(&entry.data).allocs.remove(alloc);
+        }
     }
 
     /// Forgets a job's allocations.
     pub(crate) fn forget_job(&self, namespace: &str, job: &str) {
         lock(&self.jobs).remove(&(namespace.to_string(), job.to_string()));
+    }
+
+    /// Jobs held.
+    pub(crate) fn jobs(&self) -> u64 {
+        u64::try_from(lock(&self.jobs).len()).unwrap_or(u64::MAX)
+    }
+
+    /// Allocation stubs held, of all jobs.
+    pub(crate) fn allocations(&self) -> u64 {
+        let jobs: Vec<Arc<JobAllocs>> = lock(&self.jobs).values().cloned().collect();
+        jobs.iter()
+            .map(|j| u64::try_from(lock(&j.data).allocs.len()).unwrap_or(u64::MAX))
+            .sum()
     }
 
     /// Forgets everything.
@@ -385,6 +433,28 @@ mod tests {
         cache.forget_alloc("default", "web", "a");
         assert!(cache.get("default", "web", "a", none, fetch).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jobs_whose_stubs_are_all_older_than_the_ttl_are_dropped() {
+        let cache = AllocCache::new(Duration::from_secs(60));
+        let fetch = || async { Ok(vec![stub("a")]) };
+        for n in 0..MIN_SWEEP {
+            let job = format!("gone{n}");
+            assert!(cache.get("default", &job, "a", none, fetch).await.is_ok());
+        }
+        // Events of allocations of jobs that are not cached make no entry.
+        cache.forget_alloc("default", "purged", "a");
+        assert_eq!(lock(&cache.jobs).len(), MIN_SWEEP);
+        // A new allocation of one job: its list is read again.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let both = || async { Ok(vec![stub("a"), stub("b")]) };
+        assert!(cache.get("default", "gone7", "b", none, both).await.is_ok());
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(cache.get("default", "new", "a", none, fetch).await.is_ok());
+        let mut left: Vec<String> = lock(&cache.jobs).keys().map(|k| k.1.clone()).collect();
+        left.sort();
+        assert_eq!(left, ["gone7", "new"]);
     }
 
     #[tokio::test(start_paused = true)]
