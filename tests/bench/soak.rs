@@ -9,7 +9,8 @@
 //! check path and its `haproxy.weight` tag change, so placements roll it
 //! out and stops take the oldest versions first), a new service, or a job
 //! purged. It prints the connector's RSS every 10 s, with the allocator's
-//! figures (`hnc_heap_bytes`: live data, and what the allocator keeps); at
+//! figures (`hnc_heap_bytes`: live data, and what the allocator keeps) and
+//! what the job-spec caches hold (`hnc_job_spec_cached`); at
 //! the end it waits for quiescence and prints the difference between HAProxy
 //! (`show servers state` of every backend) and Nomad (the simulator's
 //! registrations), which must be empty: the exit status is 1 otherwise.
@@ -392,11 +393,14 @@ async fn run(o: Options) -> Result<bool, String> {
                 let events = churn.events - events_before;
                 let heap = connector.metrics().await;
                 let heap_mb = |kind| metric(&heap, "hnc_heap_bytes", &[("kind", kind)]) / 1e6;
+                let cached = |kind| metric(&heap, "hnc_job_spec_cached", &[("kind", kind)]);
                 println!(
-                    "[{secs:5.0} s] RSS {rss:6.1} MB (heap: allocated {:.1}, active {:.1}, resident {:.1}) | events {events} ({:.1}/s) | services {} | instances {} | HAProxy servers {} | reloads {}",
+                    "[{secs:5.0} s] RSS {rss:6.1} MB (heap: allocated {:.1}, active {:.1}, resident {:.1}; cached: {} versions, {} jobs' allocations) | events {events} ({:.1}/s) | services {} | instances {} | HAProxy servers {} | reloads {}",
                     heap_mb("allocated"),
                     heap_mb("active"),
                     heap_mb("resident"),
+                    cached("job"),
+                    cached("job_allocations"),
                     events as f64 / secs,
                     churn.services.len(),
                     churn.instances(),

@@ -213,6 +213,20 @@ fn checks(enc: &mut DescriptorEncoder, s: &ChecksStats) -> fmt::Result {
          kept, no matching service block): the instance gets a TCP check until a retry. The \
          log names the job once per cause.",
         s.unavailable,
+    )?;
+    family(
+        enc,
+        "hnc_job_spec_cached",
+        MetricType::Gauge,
+        "What the job-spec resolver's caches hold: kind=job (job versions, with failures \
+         remembered for negative_cache_ttl), job_allocations (jobs whose allocations are \
+         held), allocation (allocations, of all jobs). Entries older than cache_ttl are \
+         dropped once a cache has doubled since its last sweep.",
+        [
+            ([("kind", "job")], s.cached_versions),
+            ([("kind", "job_allocations")], s.cached_jobs),
+            ([("kind", "allocation")], s.cached_allocations),
+        ],
     )
 }
 
@@ -467,6 +481,9 @@ mod tests {
             alloc_list_fetches: 3,
             alloc_fetches: 1,
             unavailable: 4,
+            cached_versions: 6,
+            cached_jobs: 2,
+            cached_allocations: 9,
         };
         let text = scrape(Sources {
             haproxy: Arc::new(move || driver.clone()),
@@ -488,6 +505,8 @@ mod tests {
             "hnc_job_spec_fetches_total{kind=\"job\"} 2",
             "hnc_job_spec_fetches_total{kind=\"job_allocations\"} 3",
             "hnc_job_spec_unavailable_total 4",
+            "hnc_job_spec_cached{kind=\"job\"} 6",
+            "hnc_job_spec_cached{kind=\"allocation\"} 9",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }

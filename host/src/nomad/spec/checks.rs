@@ -77,6 +77,12 @@ pub struct ChecksStats {
     pub alloc_fetches: u64,
     /// Look-ups answered `Unavailable`.
     pub unavailable: u64,
+    /// Job versions cached (specs and remembered failures).
+    pub cached_versions: u64,
+    /// Jobs whose allocations are cached.
+    pub cached_jobs: u64,
+    /// Allocations cached, of all jobs.
+    pub cached_allocations: u64,
 }
 
 /// The job-spec check resolver with its caches (cheap to clone).
@@ -168,6 +174,9 @@ impl<C: Api> Checks<C> {
             alloc_list_fetches: i.alloc_list_fetches.load(Ordering::Relaxed),
             alloc_fetches: i.alloc_fetches.load(Ordering::Relaxed),
             unavailable: i.unavailable.load(Ordering::Relaxed),
+            cached_versions: i.specs.len(),
+            cached_jobs: i.allocs.jobs(),
+            cached_allocations: i.allocs.allocations(),
         }
     }
 

@@ -186,6 +186,11 @@ impl SpecCache {
         }
     }
 
+    /// Versions held (specs and failures, expired ones until a sweep).
+    pub(crate) fn len(&self) -> u64 {
+        u64::try_from(lock(&self.slots).len()).unwrap_or(u64::MAX)
+    }
+
     /// Forgets everything (Nomad's state was wiped).
     pub(crate) fn clear(&self) {
         lock(&self.slots).clear();
