@@ -1,12 +1,29 @@
 //! The connector's binary as a child process (for the tests that need a
 //! real process: its exit status, its PID, another user's privileges).
 
+use hnc_tests::backends::TcpBackend;
+use hnc_tests::world::{World, job};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The connector binary built for the tests (`host/src/main.rs`).
 pub const BINARY: &str = env!("CARGO_BIN_EXE_connector");
+
+/// A world with one service, `web`, placed on a listening backend, and a
+/// connector config for it in HAProxy's temp dir: the `[haproxy]` lines
+/// `haproxy` (and any table after them). Keep the backend while it runs.
+pub async fn world_with_web(haproxy: &str) -> (World, TcpBackend, PathBuf) {
+    let w = World::start().await;
+    w.sim
+        .register_job(job("web", "web", &["haproxy.enable=true"], None));
+    let web = TcpBackend::start().await;
+    w.place("web", "g", &[("http", web.port)]);
+    let config = w.haproxy.dir.path().join("connector.toml");
+    let nomad = format!("address = \"{}\"\nnamespaces = [\"*\"]", w.sim.url());
+    std::fs::write(&config, w.haproxy.connector_toml(&nomad, haproxy)).expect("write the config");
+    (w, web, config)
+}
 
 /// A running `connector run --config <path>`; killed when dropped.
 pub struct Connector {

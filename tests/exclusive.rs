@@ -3,9 +3,9 @@
 //! exits non-zero without touching HAProxy; the lock frees when the first
 //! dies, however it dies.
 
-use crate::connector_process::Connector;
+use crate::connector_process::{Connector, world_with_web};
 use hnc_tests::backends::TcpBackend;
-use hnc_tests::world::{World, job};
+use hnc_tests::world::job;
 use std::time::{Duration, Instant};
 
 const ON: &str = "haproxy.enable=true";
@@ -13,18 +13,8 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_connector_on_one_haproxy_refuses_naming_the_first_ones_pid() {
-    let w = World::start().await;
-    w.sim.register_job(job("web", "web", &[ON], None));
-    let web = TcpBackend::start().await;
-    w.place("web", "g", &[("http", web.port)]);
+    let (w, _web, config) = world_with_web("reload_delay_ms = 100\n").await;
     let dir = w.haproxy.dir.path().to_path_buf();
-    let config = dir.join("connector.toml");
-    let nomad = format!("address = \"{}\"\nnamespaces = [\"*\"]", w.sim.url());
-    std::fs::write(
-        &config,
-        w.haproxy.connector_toml(&nomad, "reload_delay_ms = 100\n"),
-    )
-    .expect("write the config");
 
     let mut first = Connector::spawn(&[], &config, &dir.join("first.log"));
     w.wait_converged("the first connector's sync", WAIT, Instant::now())
