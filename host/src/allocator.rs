@@ -6,10 +6,8 @@
 //! jemalloc gives dirty pages back on a decay timer, and its background
 //! thread does so while the daemon is idle, too.
 
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
 use haproxy_nomad_connector::heap::{Allocator, HeapBytes};
 
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -23,19 +21,16 @@ unsafe impl Sync for Options {}
 /// jemalloc's start-up options (`_RJEM_MALLOC_CONF` in the environment
 /// overrides them): purge from a background thread, so that an idle daemon
 /// shrinks too.
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static MALLOC_CONF: Options = Options(c"background_thread:true".as_ptr());
 
 /// jemalloc, as the library sees it: its figures and its purge.
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
 pub const JEMALLOC: Allocator = Allocator {
     bytes: heap_bytes,
     release: purge,
 };
 
 /// jemalloc's figures for `hnc_heap_bytes`.
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
 fn heap_bytes() -> Option<HeapBytes> {
     use tikv_jemalloc_ctl::{epoch, stats};
     // The statistics are a snapshot taken when the epoch advances.
@@ -51,7 +46,6 @@ fn heap_bytes() -> Option<HeapBytes> {
 
 /// Gives every arena's dirty pages back to the OS now, instead of on the
 /// decay timer.
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
 fn purge() {
     // 4096 is MALLCTL_ARENAS_ALL: every arena.
     // SAFETY: a void mallctl (no old or new value) on a NUL-terminated name.

@@ -1,5 +1,12 @@
 //! The `haproxy-nomad-connector` binary: parse the command line, run a command.
 
+// jemalloc; `--features system-allocator` keeps glibc's malloc, for heap
+// profilers that hook it (heaptrack).
+#[cfg(all(
+    target_os = "linux",
+    not(target_env = "musl"),
+    not(feature = "system-allocator")
+))]
 mod allocator;
 mod cli;
 
@@ -7,7 +14,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    #[cfg(all(target_os = "linux", not(target_env = "musl")))]
+    #[cfg(all(
+        target_os = "linux",
+        not(target_env = "musl"),
+        not(feature = "system-allocator")
+    ))]
     haproxy_nomad_connector::heap::install(allocator::JEMALLOC);
     let args = cli::Args::parse();
     match cli::run(args) {
