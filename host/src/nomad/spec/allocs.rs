@@ -26,8 +26,13 @@ use tokio::time::Instant;
 /// milliseconds.
 const GAP_PER_FETCH_TIME: u32 = 4;
 
-/// The smallest map of jobs that is swept.
+/// The smallest map of jobs that is swept before [`SWEEP_EVERY`] has passed.
 const MIN_SWEEP: usize = 256;
+
+/// How often the jobs are swept, at most, while new ones keep coming: a
+/// sweep only when the map had doubled let it hold twice the jobs one TTL
+/// brings (over an hour's soak, 1,000 lists instead of 500).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct Data {
@@ -104,10 +109,13 @@ pub(crate) struct AllocCache {
     jobs: Mutex<HashMap<(String, String), Arc<JobAllocs>>>,
     ttl: Duration,
     /// Drop the jobs whose stubs are all older than the TTL (and that no
-    /// look-up is using) once the map holds more than this: a job's entry is made again by any look-up (an event of
-    /// an allocation stopping after its job was purged, say), and without a
-    /// sweep the entries of jobs long gone kept their lists.
+    /// look-up is using) once the map holds more than this, or at the next
+    /// new job after `next_sweep`: a job's entry is made again by any
+    /// look-up (an event of an allocation stopping after its job was
+    /// purged, say), and without a sweep the entries of jobs long gone kept
+    /// their lists.
     sweep_at: AtomicUsize,
+    next_sweep: Mutex<Option<Instant>>,
     /// List fetches running now, of all jobs.
     listing: Mutex<Listing>,
 }
@@ -167,6 +175,7 @@ impl AllocCache {
             jobs: Mutex::new(HashMap::new()),
             ttl,
             sweep_at: AtomicUsize::new(MIN_SWEEP),
+            next_sweep: Mutex::new(None),
             listing: Mutex::new(Listing::default()),
         }
     }
@@ -177,8 +186,11 @@ impl AllocCache {
         if let Some(entry) = jobs.get(&key) {
             return entry.clone();
         }
-        if jobs.len() >= self.sweep_at.load(Ordering::Relaxed) {
-            // Lock order: `jobs`, then one job's `data` (never the reverse).
+        let now = Instant::now();
+        let mut next_sweep = lock(&self.next_sweep);
+        let due = next_sweep.is_some_and(|at| now >= at);
+        if due || jobs.len() >= self.sweep_at.load(Ordering::Relaxed) {
+            // Lock order: `jobs`, `next_sweep`, then one job's `data`.
             jobs.retain(|_, entry| {
                 Arc::strong_count(entry) > 1
                     || lock(&entry.data)
@@ -187,7 +199,9 @@ impl AllocCache {
             });
             self.sweep_at
                 .store((2 * jobs.len()).max(MIN_SWEEP), Ordering::Relaxed);
+            *next_sweep = None;
         }
+        next_sweep.get_or_insert(now + SWEEP_EVERY);
         jobs.entry(key).or_default().clone()
     }
 
@@ -439,17 +453,18 @@ mod tests {
     async fn jobs_whose_stubs_are_all_older_than_the_ttl_are_dropped() {
         let cache = AllocCache::new(Duration::from_secs(60));
         let fetch = || async { Ok(vec![stub("a")]) };
-        for n in 0..MIN_SWEEP {
+        for n in 0..10 {
             let job = format!("gone{n}");
             assert!(cache.get("default", &job, "a", none, fetch).await.is_ok());
         }
         // Events of allocations of jobs that are not cached make no entry.
         cache.forget_alloc("default", "purged", "a");
-        assert_eq!(lock(&cache.jobs).len(), MIN_SWEEP);
+        assert_eq!(lock(&cache.jobs).len(), 10);
         // A new allocation of one job: its list is read again.
         tokio::time::advance(Duration::from_secs(30)).await;
         let both = || async { Ok(vec![stub("a"), stub("b")]) };
         assert!(cache.get("default", "gone7", "b", none, both).await.is_ok());
+        // A minute after the first job, the next new one sweeps the rest.
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(cache.get("default", "new", "a", none, fetch).await.is_ok());
         let mut left: Vec<String> = lock(&cache.jobs).keys().map(|k| k.1.clone()).collect();
