@@ -221,7 +221,8 @@ fn checks(enc: &mut DescriptorEncoder, s: &ChecksStats) -> fmt::Result {
         "What the job-spec resolver's caches hold: kind=job (job versions, with failures \
          remembered for negative_cache_ttl), job_allocations (jobs whose allocations are \
          held), allocation (allocations, of all jobs). Entries older than cache_ttl are \
-         dropped once a cache has doubled since its last sweep.",
+         swept once a cache has doubled, and jobs' allocations also a minute after the last \
+         sweep.",
         [
             ([("kind", "job")], s.cached_versions),
             ([("kind", "job_allocations")], s.cached_jobs),

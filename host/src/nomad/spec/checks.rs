@@ -64,7 +64,7 @@ pub struct SpecCheck {
     pub port_label: String,
 }
 
-/// Counters of the resolver.
+/// Counters of the resolver, and what its caches hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChecksStats {
     /// `check_for` calls.
