@@ -590,7 +590,6 @@ fn merged<'a>(plans: impl Iterator<Item = &'a CheckPlan>, first: &CheckPlan) -> 
     out
 }
 
-/// The ADR's TCP check, keeping the timing of `check` when there is one.
 /// The distinct ports a service's checks use, in order: each check's
 /// mapped port, else its own `check_port`, else the service's port.
 fn check_ports<'a>(
@@ -607,6 +606,7 @@ fn check_ports<'a>(
     ports
 }
 
+/// The ADR's TCP check, keeping the timing of `check` when there is one.
 fn tcp_plan(service: &ServiceContext, check: Option<&NomadCheck>) -> CheckPlan {
     check
         .and_then(|c| tcp::map(service, c, &Vec::new()).ok())
