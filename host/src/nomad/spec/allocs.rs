@@ -9,7 +9,6 @@
 use crate::nomad::watch::wire::AllocStub;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -106,18 +105,44 @@ impl Drop for Waiting<'_> {
 /// The cache.
 #[derive(Debug)]
 pub(crate) struct AllocCache {
-    jobs: Mutex<HashMap<(String, String), Arc<JobAllocs>>>,
+    jobs: Mutex<Jobs>,
     ttl: Duration,
-    /// Drop the jobs whose stubs are all older than the TTL (and that no
-    /// look-up is using) once the map holds more than this, or at the next
-    /// new job after `next_sweep`: a job's entry is made again by any
-    /// look-up (an event of an allocation stopping after its job was
-    /// purged, say), and without a sweep the entries of jobs long gone kept
-    /// their lists.
-    sweep_at: AtomicUsize,
-    next_sweep: Mutex<Option<Instant>>,
     /// List fetches running now, of all jobs.
     listing: Mutex<Listing>,
+}
+
+/// The jobs held, the jobs Nomad deleted, and when to sweep them.
+#[derive(Debug)]
+struct Jobs {
+    held: HashMap<(String, String), Arc<JobAllocs>>,
+    /// Jobs purged from Nomad, with when. An instance of one can still be
+    /// planned before its deregistration arrives; its look-up gets an entry
+    /// that is not kept, so that a job gone for good holds no list.
+    deleted: HashMap<(String, String), Instant>,
+    /// Sweep once `held` has this many jobs...
+    sweep_at: usize,
+    /// ...or at the first new job after this.
+    next_sweep: Option<Instant>,
+}
+
+impl Jobs {
+    /// Drops the jobs whose stubs are all older than `ttl` (and that no
+    /// look-up is using), and deletions older than `ttl`, when a sweep is due.
+    fn sweep_if_due(&mut self, now: Instant, ttl: Duration) {
+        let due = self.next_sweep.is_some_and(|at| now >= at);
+        if due || self.held.len() >= self.sweep_at {
+            // Lock order: `jobs`, then one job's `data`.
+            self.held.retain(|_, entry| {
+                Arc::strong_count(entry) > 1
+                    || lock(&entry.data).touched.is_some_and(|t| t.elapsed() < ttl)
+            });
+            self.deleted
+                .retain(|_, at| now.saturating_duration_since(*at) < ttl);
+            self.sweep_at = (2 * self.held.len()).max(MIN_SWEEP);
+            self.next_sweep = None;
+        }
+        self.next_sweep.get_or_insert(now + SWEEP_EVERY);
+    }
 }
 
 /// The list fetches running, each with the most that ran at once during it.
@@ -172,42 +197,35 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl AllocCache {
     pub(crate) fn new(ttl: Duration) -> AllocCache {
         AllocCache {
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(Jobs {
+                held: HashMap::new(),
+                deleted: HashMap::new(),
+                sweep_at: MIN_SWEEP,
+                next_sweep: None,
+            }),
             ttl,
-            sweep_at: AtomicUsize::new(MIN_SWEEP),
-            next_sweep: Mutex::new(None),
             listing: Mutex::new(Listing::default()),
         }
     }
 
+    /// A job's entry, made if needed (and kept unless Nomad deleted the job).
     fn entry(&self, namespace: &str, job: &str) -> Arc<JobAllocs> {
         let mut jobs = lock(&self.jobs);
         let key = (namespace.to_string(), job.to_string());
-        if let Some(entry) = jobs.get(&key) {
+        if let Some(entry) = jobs.held.get(&key) {
             return entry.clone();
         }
-        let now = Instant::now();
-        let mut next_sweep = lock(&self.next_sweep);
-        let due = next_sweep.is_some_and(|at| now >= at);
-        if due || jobs.len() >= self.sweep_at.load(Ordering::Relaxed) {
-            // Lock order: `jobs`, `next_sweep`, then one job's `data`.
-            jobs.retain(|_, entry| {
-                Arc::strong_count(entry) > 1
-                    || lock(&entry.data)
-                        .touched
-                        .is_some_and(|t| t.elapsed() < self.ttl)
-            });
-            self.sweep_at
-                .store((2 * jobs.len()).max(MIN_SWEEP), Ordering::Relaxed);
-            *next_sweep = None;
+        jobs.sweep_if_due(Instant::now(), self.ttl);
+        if jobs.deleted.contains_key(&key) {
+            return Arc::default();
         }
-        next_sweep.get_or_insert(now + SWEEP_EVERY);
-        jobs.entry(key).or_default().clone()
+        jobs.held.entry(key).or_default().clone()
     }
 
     /// A job's entry, without making one.
     fn existing(&self, namespace: &str, job: &str) -> Option<Arc<JobAllocs>> {
         lock(&self.jobs)
+            .held
             .get(&(namespace.to_string(), job.to_string()))
             .cloned()
     }
@@ -321,19 +339,28 @@ impl AllocCache {
         }
     }
 
-    /// Forgets a job's allocations.
-    pub(crate) fn forget_job(&self, namespace: &str, job: &str) {
-        lock(&self.jobs).remove(&(namespace.to_string(), job.to_string()));
+    /// Forgets a job's allocations (it changed, or was `deleted`: purged).
+    pub(crate) fn forget_job(&self, namespace: &str, job: &str, deleted: bool) {
+        let mut jobs = lock(&self.jobs);
+        let key = (namespace.to_string(), job.to_string());
+        jobs.held.remove(&key);
+        if deleted {
+            let now = Instant::now();
+            jobs.sweep_if_due(now, self.ttl);
+            jobs.deleted.insert(key, now);
+        } else {
+            jobs.deleted.remove(&key);
+        }
     }
 
     /// Jobs held.
     pub(crate) fn jobs(&self) -> u64 {
-        u64::try_from(lock(&self.jobs).len()).unwrap_or(u64::MAX)
+        u64::try_from(lock(&self.jobs).held.len()).unwrap_or(u64::MAX)
     }
 
     /// Allocation stubs held, of all jobs.
     pub(crate) fn allocations(&self) -> u64 {
-        let jobs: Vec<Arc<JobAllocs>> = lock(&self.jobs).values().cloned().collect();
+        let jobs: Vec<Arc<JobAllocs>> = lock(&self.jobs).held.values().cloned().collect();
         jobs.iter()
             .map(|j| u64::try_from(lock(&j.data).allocs.len()).unwrap_or(u64::MAX))
             .sum()
@@ -341,7 +368,9 @@ impl AllocCache {
 
     /// Forgets everything.
     pub(crate) fn clear(&self) {
-        lock(&self.jobs).clear();
+        let mut jobs = lock(&self.jobs);
+        jobs.held.clear();
+        jobs.deleted.clear();
     }
 }
 
@@ -459,7 +488,7 @@ mod tests {
         }
         // Events of allocations of jobs that are not cached make no entry.
         cache.forget_alloc("default", "purged", "a");
-        assert_eq!(lock(&cache.jobs).len(), 10);
+        assert_eq!(lock(&cache.jobs).held.len(), 10);
         // A new allocation of one job: its list is read again.
         tokio::time::advance(Duration::from_secs(30)).await;
         let both = || async { Ok(vec![stub("a"), stub("b")]) };
@@ -467,9 +496,35 @@ mod tests {
         // A minute after the first job, the next new one sweeps the rest.
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(cache.get("default", "new", "a", none, fetch).await.is_ok());
-        let mut left: Vec<String> = lock(&cache.jobs).keys().map(|k| k.1.clone()).collect();
+        let mut left: Vec<String> = lock(&cache.jobs).held.keys().map(|k| k.1.clone()).collect();
         left.sort();
         assert_eq!(left, ["gone7", "new"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_purged_job_is_looked_up_but_not_kept_until_it_is_registered_again() {
+        let cache = AllocCache::new(Duration::from_secs(60));
+        let fetch = || async { Ok(vec![stub("a")]) };
+        assert!(cache.get("default", "web", "a", none, fetch).await.is_ok());
+        cache.forget_job("default", "web", true);
+        // An instance planned before its deregistration arrived.
+        assert!(cache.get("default", "web", "a", none, fetch).await.is_ok());
+        assert!(lock(&cache.jobs).held.is_empty());
+        // Registered again: its entries are kept.
+        cache.forget_job("default", "web", false);
+        assert!(cache.get("default", "web", "a", none, fetch).await.is_ok());
+        assert_eq!(lock(&cache.jobs).held.len(), 1);
+        // Deletions are forgotten after the TTL.
+        cache.forget_job("default", "old", true);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        cache.forget_job("default", "gone", true);
+        let mut deleted: Vec<String> = lock(&cache.jobs)
+            .deleted
+            .keys()
+            .map(|k| k.1.clone())
+            .collect();
+        deleted.sort();
+        assert_eq!(deleted, ["gone"]);
     }
 
     #[tokio::test(start_paused = true)]

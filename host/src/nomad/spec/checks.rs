@@ -353,7 +353,7 @@ impl<C: Api> Invalidate for Checks<C> {
         if !deleted {
             i.specs.note_version(namespace, job, version);
         }
-        i.allocs.forget_job(namespace, job);
+        i.allocs.forget_job(namespace, job, deleted);
     }
 
     fn alloc_planned(&self, namespace: &str, job: &str, alloc: &str) {
