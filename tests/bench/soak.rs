@@ -122,6 +122,8 @@ struct Churn {
     rng: StdRng,
     services: Vec<Service>,
     created: usize,
+    /// Jobs purged so far.
+    purged: usize,
     /// Ports of the real backends instances run on (several instances
     /// share one, as they would share a host port in tests).
     ports: Vec<u16>,
@@ -180,6 +182,7 @@ impl Churn {
     fn purge(&mut self, i: usize) {
         let s = self.services.swap_remove(i);
         self.sim.deregister_job("default", &s.name, true);
+        self.purged += 1;
         self.events += 1;
     }
 
@@ -337,6 +340,7 @@ async fn run(o: Options) -> Result<bool, String> {
         rng: StdRng::seed_from_u64(o.seed),
         services: Vec::new(),
         created: 0,
+        purged: 0,
         ports: pool.iter().map(|b| b.port).collect(),
         max_services: o.services * 3 / 2,
         events: 0,
@@ -395,7 +399,7 @@ async fn run(o: Options) -> Result<bool, String> {
                 let heap_mb = |kind| metric(&heap, "hnc_heap_bytes", &[("kind", kind)]) / 1e6;
                 let cached = |kind| metric(&heap, "hnc_job_spec_cached", &[("kind", kind)]);
                 println!(
-                    "[{secs:5.0} s] RSS {rss:6.1} MB (heap: allocated {:.1}, active {:.1}, resident {:.1}; cached: {} versions, {} jobs' allocations) | events {events} ({:.1}/s) | services {} | instances {} | HAProxy servers {} | reloads {}",
+                    "[{secs:5.0} s] RSS {rss:6.1} MB (heap: allocated {:.1}, active {:.1}, resident {:.1}; cached: {} versions, {} jobs' allocations) | events {events} ({:.1}/s) | services {} (jobs made {}, purged {}) | instances {} | HAProxy servers {} | reloads {}",
                     heap_mb("allocated"),
                     heap_mb("active"),
                     heap_mb("resident"),
@@ -403,6 +407,8 @@ async fn run(o: Options) -> Result<bool, String> {
                     cached("job_allocations"),
                     events as f64 / secs,
                     churn.services.len(),
+                    churn.created,
+                    churn.purged,
                     churn.instances(),
                     haproxy_servers(&haproxy).await,
                     reload_counts(&haproxy).await.map_or("?".into(), |(n, _)| n.to_string()),
