@@ -110,7 +110,7 @@ impl Config {
     /// # Errors
     /// The file is unreadable, not TOML, or has an unknown or mistyped key.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        let text = crate::regular_file::read_to_string(path).map_err(|source| Error::Read {
             path: path.into(),
             source,
         })?;

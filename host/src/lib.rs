@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod nomad;
 pub mod plan;
+pub mod regular_file;
 pub mod report;
 pub mod vocab;
 

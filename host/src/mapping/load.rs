@@ -38,7 +38,7 @@ pub fn component(
                 plugin: origin.clone(),
                 message: "no such built-in".into(),
             })?,
-        Source::File(path) => std::fs::read(path)
+        Source::File(path) => crate::regular_file::read(path)
             .map_err(|source| LoadError::ReadFailed {
                 path: path.clone(),
                 source,
