@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 /// The connector binary built for the tests (`host/src/main.rs`).
 pub const BINARY: &str = env!("CARGO_BIN_EXE_connector");
 
+/// `[haproxy]` lines for [`world_with_web`]: quick reloads, and no admin
+/// listener (its default port would be shared by the tests that run at once).
+pub const QUIET: &str = "reload_delay_ms = 100\n[daemon]\nadmin_listen = \"\"\n";
+
 /// A world with one service, `web`, placed on a listening backend, and a
 /// connector config for it in HAProxy's temp dir: the `[haproxy]` lines
 /// `haproxy` (and any table after them). Keep the backend while it runs.

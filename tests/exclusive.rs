@@ -3,7 +3,7 @@
 //! exits non-zero without touching HAProxy; the lock frees when the first
 //! dies, however it dies.
 
-use crate::connector_process::{Connector, world_with_web};
+use crate::connector_process::{Connector, QUIET, world_with_web};
 use hnc_tests::backends::TcpBackend;
 use hnc_tests::world::job;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_connector_on_one_haproxy_refuses_naming_the_first_ones_pid() {
-    let (w, _web, config) = world_with_web("reload_delay_ms = 100\n").await;
+    let (w, _web, config) = world_with_web(QUIET).await;
     let dir = w.haproxy.dir.path().to_path_buf();
 
     let mut first = Connector::spawn(&[], &config, &dir.join("first.log"));

@@ -3,6 +3,7 @@
 //! Tests that start HAProxy use `hnc_tests::haproxy` (their own process,
 //! ports and sockets under a temp dir) and assert what HAProxy reports.
 mod builtin_checks;
+mod config_reload;
 mod connector_process;
 mod deployments;
 mod docs;

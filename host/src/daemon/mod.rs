@@ -9,6 +9,7 @@
 
 pub mod admin;
 mod canaries;
+mod config_reload;
 mod interner;
 pub mod lock;
 mod mapped_cache;

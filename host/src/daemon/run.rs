@@ -210,6 +210,7 @@ pub async fn run(
     let mut resync = tokio::time::interval(config.resync_interval);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut trim = super::trim::Schedule::default();
+    let mut reloads = super::config_reload::Reloads::start(config_path);
     tracing::info!(?namespaces, "connector running");
 
     loop {
@@ -220,14 +221,13 @@ pub async fn run(
         tokio::select! {
             biased;
             message = control.recv() => match message {
-                Some(Control::Reload) => {
-                    if let Some(engine) = reload(config_path.as_ref()) {
-                        engine_cell.send_replace(engine.clone());
-                        reconciler.set_engine(engine);
-                    }
-                }
+                Some(Control::Reload) => reloads.request(),
                 Some(Control::Shutdown) | None => break,
             },
+            Some(engine) = reloads.built.recv() => {
+                engine_cell.send_replace(engine.clone());
+                reconciler.set_engine(engine);
+            }
             change = changes.recv() => {
                 let Some(change) = change else { break };
                 reconciler.apply(&change);
@@ -366,27 +366,5 @@ impl<D: Driver> Driver for Arc<D> {
     ) -> impl std::future::Future<Output = crate::haproxy::Result<crate::haproxy::ApplyReport>> + Send
     {
         (**self).apply(desired, changes)
-    }
-}
-
-/// Re-reads the config and builds its engine; `None` (and an error log) if
-/// either is invalid, so the old plugins and settings stay.
-fn reload(path: Option<&PathBuf>) -> Option<Arc<Engine>> {
-    let Some(path) = path else {
-        tracing::warn!("reload asked, but the connector runs without a config file");
-        return None;
-    };
-    let loaded = Resolved::load(Some(path.as_path()))
-        .map_err(|e| e.to_string())
-        .and_then(|c| Engine::new(&c.mapping, c.render).map_err(|e| e.to_string()));
-    match loaded {
-        Ok(engine) => {
-            tracing::info!(config = %path.display(), "config reloaded: new plugins and settings in use");
-            Some(Arc::new(engine))
-        }
-        Err(e) => {
-            tracing::error!("reload refused, the old plugins and settings stay: {e}");
-            None
-        }
     }
 }
