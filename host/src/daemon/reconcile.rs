@@ -9,24 +9,28 @@
 use super::interner::Interner;
 use super::mapped_cache::MappedCache;
 use super::refused::Refused;
-use crate::haproxy::{ApplyReport, Driver, ReloadOutcome};
+use crate::haproxy::{ApplyReport, Driver};
 use crate::mapping::Engine;
 use crate::metrics::ReloadReason;
-use crate::nomad::{Api, Change, CheckLookup, Checks, Instance, Scope, SpecCheck};
-use crate::plan::tags::ServiceTags;
+use crate::nomad::{Api, CheckLookup, Checks, Instance, Scope, SpecCheck};
+use crate::plan::BackendSpec;
 use crate::plan::{
     Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
 };
-use crate::plan::{BackendSpec, Desired};
+use reasons::{changed_backends, reload_reasons};
 use schedule::Schedule;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+mod changes;
+mod lookups;
+mod reasons;
 mod schedule;
 #[cfg(test)]
 mod tests;
+mod warnings;
 
 /// How soon a failed sync (HAProxy unreachable) is tried again.
 const RETRY_SYNC: Duration = Duration::from_secs(1);
@@ -84,13 +88,6 @@ pub struct Reconciler<D: Driver, C: Api> {
     reports: Reports,
     /// Allocations' canary status, from the deployment events.
     canaries: crate::nomad::CanaryBoard,
-}
-
-fn key(instance: &Instance) -> ServiceKey {
-    ServiceKey {
-        namespace: instance.namespace.clone(),
-        name: instance.service.clone(),
-    }
 }
 
 impl<D: Driver, C: Api> Reconciler<D, C> {
@@ -186,90 +183,6 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     pub fn mark_all_dirty(&mut self) {
         self.dirty.extend(self.by_service.keys().cloned());
         self.dirty.extend(self.plans.keys().cloned());
-    }
-
-    /// Applies one change from the watcher: only marks what it touches dirty.
-    pub fn apply(&mut self, change: &Change) {
-        match change {
-            Change::Upserted(i) | Change::Removed(i) => {
-                let old = self.catalog.get(&i.id).map(key);
-                if self.catalog.apply(change) {
-                    if let Some(old) = old {
-                        self.unindex(&old, &i.id);
-                        self.dirty.insert(old);
-                    }
-                    self.dirty.insert(key(i));
-                    if matches!(change, Change::Removed(_)) {
-                        self.lookups.remove(&i.id);
-                    } else {
-                        self.by_service
-                            .entry(key(i))
-                            .or_default()
-                            .insert(i.id.clone());
-                    }
-                }
-            }
-            Change::Relisted { scope, instances } => {
-                let before: Vec<(ServiceKey, String)> = self
-                    .catalog
-                    .instances()
-                    .filter(|i| scope.covers(&i.namespace))
-                    .map(|i| (key(i), i.id.clone()))
-                    .collect();
-                let kept: HashSet<&str> = instances.iter().map(|i| i.id.as_str()).collect();
-                for (service, id) in &before {
-                    if !kept.contains(id.as_str()) {
-                        self.lookups.remove(id);
-                    }
-                    self.dirty.insert(service.clone());
-                }
-                self.dirty.extend(instances.iter().map(|i| key(i)));
-                if self.catalog.apply(change) {
-                    self.by_service.clear();
-                    for i in self.catalog.instances() {
-                        self.by_service
-                            .entry(key(i))
-                            .or_default()
-                            .insert(i.id.clone());
-                    }
-                }
-                self.listed.insert(scope.to_string());
-            }
-            Change::JobChanged { namespace, job } => {
-                let touched: Vec<(ServiceKey, String)> = self
-                    .catalog
-                    .instances()
-                    .filter(|i| &i.namespace == namespace && &i.job == job)
-                    .map(|i| (key(i), i.id.clone()))
-                    .collect();
-                for (service, id) in touched {
-                    self.lookups.remove(&id);
-                    self.dirty.insert(service);
-                }
-            }
-            Change::Canaries(updates) => {
-                let touched = super::canaries::apply(&mut self.canaries, &self.catalog, updates);
-                self.dirty.extend(touched);
-            }
-        }
-    }
-
-    fn unindex(&mut self, service: &ServiceKey, id: &str) {
-        if let Some(ids) = self.by_service.get_mut(service) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_service.remove(service);
-            }
-        }
-    }
-
-    /// The known instances of `service`.
-    fn instances_of<'a>(&'a self, service: &ServiceKey) -> impl Iterator<Item = &'a Instance> {
-        self.by_service
-            .get(service)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.catalog.get(id))
     }
 
     /// Re-plans the dirty services and syncs HAProxy; nothing before the
@@ -387,192 +300,4 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
         dirty
     }
-
-    /// Looks up the job-spec checks of enabled instances of `dirty`
-    /// services that have none for their current registration, concurrently.
-    async fn resolve_checks(&mut self, dirty: &BTreeSet<ServiceKey>) {
-        let now = Instant::now();
-        let wanted: Vec<Instance> = dirty
-            .iter()
-            .flat_map(|service| self.instances_of(service))
-            .filter(|i| ServiceTags::parse(&i.tags).enabled)
-            .filter(|i| match self.lookups.get(&i.id) {
-                None => true,
-                Some(l) => l.modify_index != i.modify_index || l.retry_at.is_some_and(|t| t <= now),
-            })
-            .cloned()
-            .collect();
-        let mut of_job: HashMap<(String, String), usize> = HashMap::new();
-        for i in &wanted {
-            *of_job
-                .entry((i.namespace.clone(), i.job.clone()))
-                .or_default() += 1;
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for instance in wanted {
-            let checks = self.checks.clone();
-            let siblings = of_job
-                .get(&(instance.namespace.clone(), instance.job.clone()))
-                .copied()
-                .unwrap_or(1);
-            tasks.spawn(async move {
-                let lookup = checks.check_in_batch(&instance, siblings).await;
-                (instance, lookup)
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            let Ok((instance, mut lookup)) = joined else {
-                continue;
-            };
-            if let CheckLookup::Found(spec) = &mut lookup {
-                *spec = self.specs.intern(spec);
-            }
-            let retry_at = match &lookup {
-                CheckLookup::Unavailable { retry_after, .. } => Some(Instant::now() + *retry_after),
-                _ => None,
-            };
-            self.lookups.insert(
-                instance.id.clone(),
-                Looked {
-                    modify_index: instance.modify_index,
-                    lookup,
-                    retry_at,
-                },
-            );
-        }
-    }
-
-    fn log_problems(&mut self) {
-        let problems: Vec<String> = self
-            .plans
-            .values()
-            .flat_map(|p| {
-                p.problems
-                    .iter()
-                    .map(move |problem| format!("service {}: {problem}", p.key))
-            })
-            .collect();
-        for problem in problems {
-            self.log_once(&problem, |p| tracing::warn!("{p}"));
-        }
-    }
-
-    fn log_report(&mut self, report: &ApplyReport) {
-        for refusal in &report.refusals {
-            self.log_once(&refusal.to_string(), |r| tracing::warn!("refused: {r}"));
-        }
-        for failure in &report.failed {
-            tracing::warn!(command = %failure.command, reply = %failure.reply, "haproxy did not apply a change; retrying");
-        }
-        for failure in &report.failed_domains {
-            tracing::warn!(command = %failure.command, reply = %failure.reply, "haproxy did not apply a domain map change; retrying");
-        }
-        match &report.reload {
-            ReloadOutcome::Rejected { alerts, kept_at } => {
-                let alerts: Vec<String> = alerts.iter().map(ToString::to_string).collect();
-                let text = format!(
-                    "haproxy -c refused the managed config (kept at {}); the old config keeps serving: {}",
-                    kept_at.display(),
-                    alerts.join("; ")
-                );
-                self.log_once(&text, |t| tracing::error!("{t}"));
-            }
-            ReloadOutcome::Done {
-                held_back: Some(held),
-                ..
-            } => {
-                let alerts: Vec<String> = held.alerts.iter().map(ToString::to_string).collect();
-                let text = format!(
-                    "haproxy -c refused the changes of backends {} (render kept at {}); they keep their old config, the other backends were reloaded: {}",
-                    held.backends.join(", "),
-                    held.kept_at.display(),
-                    alerts.join("; ")
-                );
-                self.log_once(&text, |t| tracing::error!("{t}"));
-            }
-            ReloadOutcome::Failed { reason } => {
-                tracing::error!("haproxy reload failed, the old worker keeps serving: {reason}")
-            }
-            _ => {}
-        }
-    }
-
-    /// Logs a message the first time it is seen (bounded memory).
-    fn log_once(&mut self, message: &str, log: impl FnOnce(&str)) {
-        if self.logged.len() > 10_000 {
-            self.logged.clear();
-        }
-        if self.logged.insert(message.to_string()) {
-            log(message);
-        }
-    }
-}
-
-/// The backends that the services of `dirty` gave up or claim, with what
-/// they were in `before` (`None`: new): the only ones a plan of `dirty` can
-/// change.
-fn changed_backends(
-    dirty: &BTreeSet<ServiceKey>,
-    before: &Assembled,
-    now: &Assembled,
-) -> BTreeMap<String, Option<Arc<BackendSpec>>> {
-    dirty
-        .iter()
-        .flat_map(|s| [before.backends.get(s), now.backends.get(s)])
-        .flatten()
-        .filter(|name| before.desired.backends.get(*name) != now.desired.backends.get(*name))
-        .map(|name| (name.clone(), before.desired.backends.get(name).cloned()))
-        .collect()
-}
-
-/// Why a reload happened, from the backends the last plan changed (with
-/// what they were before it) and the desired state now.
-fn reload_reasons(
-    changed: &BTreeMap<String, Option<Arc<BackendSpec>>>,
-    now: &Desired,
-    reload: &ReloadOutcome,
-) -> Vec<ReloadReason> {
-    let backends = match reload {
-        ReloadOutcome::Done { backends, .. } => backends,
-        ReloadOutcome::Rejected { .. } => return vec![ReloadReason::Rejected],
-        ReloadOutcome::Failed { .. } => return vec![ReloadReason::Failed],
-        _ => return Vec::new(),
-    };
-    let mut reasons: Vec<ReloadReason> = backends
-        .iter()
-        .map(|name| {
-            match (
-                changed
-                    .get(name)
-                    .map_or_else(|| now.backends.get(name), Option::as_ref),
-                now.backends.get(name),
-            ) {
-                (_, None) => ReloadReason::BackendRemoved,
-                (None, Some(_)) => ReloadReason::BackendAdded,
-                (Some(old), Some(new)) if old.check != new.check => ReloadReason::CheckChanged,
-                (Some(old), Some(new))
-                    if old
-                        .servers
-                        .values()
-                        .map(|s| &s.check_args)
-                        .ne(new.servers.values().map(|s| &s.check_args)) =>
-                {
-                    ReloadReason::CheckChanged
-                }
-                _ => ReloadReason::BackendChanged,
-            }
-        })
-        .collect();
-    reasons.sort_by_key(|r| r.as_str());
-    reasons.dedup();
-    if reasons.is_empty() {
-        reasons.push(ReloadReason::BackendChanged);
-    }
-    if let ReloadOutcome::Done {
-        held_back: Some(_), ..
-    } = reload
-    {
-        reasons.push(ReloadReason::Rejected);
-    }
-    reasons
 }

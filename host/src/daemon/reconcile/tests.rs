@@ -2,10 +2,10 @@
 //! Nomad under tokio's paused time: every due time is asserted on the clock.
 
 use super::*;
-use crate::haproxy::{HeldBack, Result as DriverResult};
+use crate::haproxy::{HeldBack, ReloadOutcome, Result as DriverResult};
 use crate::nomad::fake::FakeApi;
-use crate::nomad::{AllocStub, Config as NomadConfig, Settings};
-use crate::plan::{Actual, ChangeSet};
+use crate::nomad::{AllocStub, Change, Config as NomadConfig, Settings};
+use crate::plan::{Actual, ChangeSet, Desired};
 use crate::vocab::check::RenderContext;
 use crate::vocab::syntax::join;
 use serde_json::{Value, json};
