@@ -3,17 +3,14 @@
 //! `step` does one piece of I/O and returns the next state, the changes
 //! and an [`Action`]; only the loop in `run` waits.
 
-use super::backoff::{Action, Backoff, RepeatLog, error_policy};
-use super::client::{Api, ChunkStream};
-use super::events::TOPICS;
-use super::frames::{Decoder, Item};
+use super::backoff::{Action, Backoff, RepeatLog};
+use super::client::Api;
+use super::frames::Decoder;
 use super::health::{HealthBoard, HealthWatch};
 use super::http::HttpClient;
 use super::instance::{Change, Scope};
 use super::store::Catalog;
-use super::wire::RawEvent;
 use crate::nomad::config::Settings;
-use crate::nomad::error::{Error, Result};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -264,232 +261,15 @@ impl<C: Api> ScopeLoop<C> {
         }
     }
 
-    /// Opens the event stream at `from` and counts it.
-    async fn open(&mut self, from: u64) -> Result<C::Stream> {
-        let body = self
-            .client
-            .event_stream(self.scope.param(), &TOPICS, from)
-            .await?;
-        self.streams_opened += 1;
-        if self.streams_opened > 1 {
-            self.board.update(self.key(), |h| h.reconnects += 1);
-        }
-        Ok(body)
-    }
-
-    fn streaming(&self, body: C::Stream, from: u64) -> State<C::Stream> {
-        State::Streaming(Box::new(Streaming {
-            body,
-            decoder: Decoder::new(self.max_frame),
-            requested: from,
-            opened: Instant::now(),
-            connected: false,
-            frames: 0,
-        }))
-    }
-
-    async fn read(&mut self, mut s: Box<Streaming<C::Stream>>) -> Step<C::Stream> {
-        let mut changes = Vec::new();
-        let wait = match self.relist_due {
-            Some(due) => self
-                .idle_timeout
-                .min(QUIET_BEFORE_RELIST)
-                .min(due.saturating_duration_since(Instant::now())),
-            None => self.idle_timeout,
-        };
-        let chunk = match tokio::time::timeout(wait, s.body.chunk()).await {
-            // Quiet (or due): repair what the resumed stream missed.
-            Err(_) if self.relist_due.is_some() => return self.owed_relist(changes),
-            Err(_) => return self.failed(Error::IdleTimeout(self.idle_timeout), Some(&s), changes),
-            Ok(Err(e)) => return self.failed(e, Some(&s), changes),
-            Ok(Ok(chunk)) => chunk,
-        };
-        let Some(chunk) = chunk else {
-            let end = match s.decoder.finish() {
-                Some(Ok(item)) => self.on_item(item, &mut s, &mut changes).err(),
-                Some(Err(e)) => Some(e),
-                None => None,
-            };
-            let end = end.unwrap_or(if s.decoder.received {
-                Error::StreamEnded { message: None }
-            } else {
-                Error::StreamRefused
-            });
-            return self.failed(end, Some(&s), changes);
-        };
-        s.decoder.push(&chunk);
-        while let Some(item) = s.decoder.next_item() {
-            if let Err(e) = item.and_then(|item| self.on_item(item, &mut s, &mut changes)) {
-                // An oversized frame would come back on every new stream:
-                // stream from after it; the re-list covers its services.
-                // Its Job and Allocation events are lost with it, so the job
-                // specs they would have invalidated are read again.
-                if let Error::FrameTooLarge { index, .. } = &e {
-                    if let Some(i) = *index {
-                        self.last_index = self.last_index.max(Some(i));
-                    }
-                    if let Some(inv) = &self.invalidate {
-                        inv.server_reset();
-                    }
-                }
-                return self.failed(e, Some(&s), changes);
-            }
-        }
-        if self.relist_due.is_some_and(|due| due <= Instant::now()) {
-            return self.owed_relist(changes);
-        }
-        Step {
-            next: State::Streaming(s),
-            changes,
-            action: Action::Continue,
-        }
-    }
-
-    /// The index to stream from: the one after the last seen (inclusive start).
-    fn next_index(&self) -> u64 {
-        self.last_index.map_or(0, |last| last + 1)
-    }
-
-    /// Drops the resumed stream for a full re-list (which opens a new one).
-    fn owed_relist(&mut self, changes: Vec<Change>) -> Step<C::Stream> {
-        tracing::debug!(scope = %self.scope, "re-listing what the resumed stream may have missed");
-        Step {
-            next: State::Relist,
-            changes,
-            action: Action::Continue,
-        }
-    }
-
-    fn on_item(
-        &mut self,
-        item: Item,
-        s: &mut Streaming<C::Stream>,
-        changes: &mut Vec<Change>,
-    ) -> Result<()> {
-        let first = !s.connected;
-        s.connected = true;
-        // Frames and heartbeats feed the stream lag and the events by topic.
-        let received: Option<&[RawEvent]> = match &item {
-            Item::Frame(frame) => Some(&frame.events),
-            Item::Heartbeat => Some(&[]),
-            Item::ServerText(_) => None,
-        };
-        if first || received.is_some() {
-            let now = Instant::now();
-            self.board.update(self.key(), |h| {
-                h.connected = true;
-                if let Some(events) = received {
-                    h.received(now, events.iter().map(|e| e.topic.as_str()));
-                }
-            });
-        }
-        match item {
-            Item::Heartbeat => Ok(()),
-            Item::Frame(frame) => {
-                if frame.index >= s.requested {
-                    s.frames += 1;
-                }
-                self.apply_frame(frame, s.requested, changes);
-                Ok(())
-            }
-            Item::ServerText(text) if text.contains("Permission denied") => {
-                Err(Error::PermissionDenied {
-                    what: "GET /v1/event/stream".into(),
-                    status: 200,
-                    body: text,
-                })
-            }
-            Item::ServerText(text) => Err(Error::StreamEnded {
-                message: Some(text),
-            }),
-        }
-    }
-
-    fn failed(
-        &mut self,
-        error: Error,
-        stream: Option<&Streaming<C::Stream>>,
-        changes: Vec<Change>,
-    ) -> Step<C::Stream> {
-        if stream
-            .is_some_and(|s| s.frames > 0 || (s.connected && s.opened.elapsed() >= STABLE_AFTER))
-        {
-            self.stream_backoff.reset();
-        }
-        let message = with_causes(&error);
-        // A stream that delivered events and then ended (the reader fell
-        // behind Nomad's buffer, the server was restored) is resumed at
-        // once: the events after the gap keep coming, and a re-list soon
-        // repairs the gap. A resumed stream that ends before any event
-        // (resumed too far behind) re-lists at once. Otherwise a stream
-        // that ends before any event backs off as any failure (a refused
-        // token can end streams at once, 1.11.2+).
-        let ended = matches!(error, Error::StreamEnded { .. });
-        let frames = stream.map_or(0, |s| s.frames);
-        if ended && frames == 0 && self.relist_due.is_some() {
-            return self.owed_relist(changes);
-        }
-        if ended && frames > 0 {
-            tracing::warn!(scope = %self.scope, error = %message, frames,
-                "nomad event stream ended; resuming it at once, re-listing once it is quiet");
-            self.relist_due
-                .get_or_insert_with(|| Instant::now() + RELIST_WITHIN);
-            self.board.update(self.key(), |h| h.connected = false);
-            return Step {
-                next: State::Subscribe {
-                    from: self.next_index(),
-                },
-                changes,
-                action: Action::Continue,
-            };
-        }
-        let backoff = match stream {
-            Some(_) => &mut self.stream_backoff,
-            None => &mut self.request_backoff,
-        };
-        let action = error_policy(&error, backoff);
-        let failures = backoff.failures();
-        if self.failure_log.should_log(&message, Instant::now()) {
-            tracing::warn!(scope = %self.scope, error = %message, failures,
-                "nomad watch failed; re-listing after a back-off");
-        } else {
-            tracing::debug!(scope = %self.scope, error = %message, failures, "nomad watch failed again");
-        }
-        self.board.update(self.key(), |h| {
-            h.connected = false;
-            h.last_error = Some(message);
-        });
-        Step {
-            next: State::Relist,
-            changes,
-            action,
-        }
-    }
-
     fn key(&self) -> &str {
         self.scope.param()
     }
 }
 
-/// The error and its causes on one line (`… request failed: error sending
-/// request …: tcp connect error: Connection refused`), for the log and
-/// `/readyz`; a cause the text already holds is not repeated.
-fn with_causes(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
-}
-
 mod apply;
+mod failures;
 mod relist;
+mod stream;
 
 #[cfg(test)]
 #[path = "watcher_tests.rs"]

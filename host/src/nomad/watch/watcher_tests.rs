@@ -1,7 +1,9 @@
 //! Tests of the watcher's state machine against a scripted Nomad.
 
+use super::failures::with_causes;
 use super::*;
 use crate::nomad::config::Config;
+use crate::nomad::error::Error;
 use crate::nomad::fake::{FakeApi, Script};
 use crate::nomad::watch::health::HealthWatch;
 use crate::nomad::watch::wire::Registration;
