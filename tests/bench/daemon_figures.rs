@@ -320,10 +320,19 @@ async fn coldstart(services: usize, per_service: usize) {
             heap_mb("active"),
             heap_mb("resident"),
         ),
-        None => println!(
-            "cold start: did not converge within 120 s ({} servers seen)",
-            b.count(None).await
-        ),
+        None => {
+            // HAProxy's reason, when it refused the reload (at 50,000
+            // checked servers: an open-files limit below what it needs).
+            let log = b.haproxy.log();
+            let alert = log
+                .lines()
+                .rfind(|l| l.contains("[ALERT]"))
+                .unwrap_or("none");
+            println!(
+                "cold start: did not converge within 120 s ({} servers seen); HAProxy's last alert: {alert}",
+                b.count(None).await
+            );
+        }
     }
     // BENCH_HOLD=S keeps the world up S more seconds, to inspect the
     // converged daemon (/proc/PID/smaps, gdb...).
