@@ -222,7 +222,7 @@ fn checks(enc: &mut DescriptorEncoder, s: &ChecksStats) -> fmt::Result {
          remembered for negative_cache_ttl), job_allocations (jobs whose allocations are \
          held), allocation (allocations, of all jobs). Entries older than cache_ttl are \
          swept once a cache has doubled, and jobs' allocations also a minute after the last \
-         sweep; a purged job's allocations are not kept.",
+         sweep; a purged job's allocations are not kept (Nomad 1.11.3 and later).",
         [
             ([("kind", "job")], s.cached_versions),
             ([("kind", "job_allocations")], s.cached_jobs),
