@@ -12,13 +12,6 @@ use std::time::{Duration, Instant};
 const ON: &str = "haproxy.enable=true";
 const WAIT: Duration = Duration::from_secs(30);
 
-fn signal(connector: &Connector, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &connector.pid().to_string()])
-        .status();
-    assert!(sent.is_ok_and(|s| s.success()), "kill {signal}");
-}
-
 /// Waits until the connector's log holds every one of `needles`.
 async fn logged(connector: &Connector, needles: &[&str]) {
     let deadline = Instant::now() + WAIT;
@@ -46,7 +39,7 @@ async fn a_fifo_as_a_plugin_path_is_refused_at_reload_and_the_daemon_keeps_synci
     let good = std::fs::read_to_string(&config).expect("the config");
     let with_fifo = format!("{good}\n[mapping.plugins]\nhttp = \"{}\"\n", fifo.display());
     std::fs::write(&config, with_fifo).expect("write the config");
-    signal(&connector, "-HUP");
+    assert!(connector.signal("-HUP"), "kill -HUP");
     logged(
         &connector,
         &["reload refused", "not a regular file (a FIFO)"],
@@ -66,9 +59,9 @@ async fn a_fifo_as_a_plugin_path_is_refused_at_reload_and_the_daemon_keeps_synci
 
     // A good config reloads, and the daemon stops on request.
     std::fs::write(&config, good).expect("write the config");
-    signal(&connector, "-HUP");
+    assert!(connector.signal("-HUP"), "kill -HUP");
     logged(&connector, &["config reloaded"]).await;
-    signal(&connector, "-TERM");
+    assert!(connector.signal("-TERM"), "kill -TERM");
     let status = connector.exited(WAIT).await;
     assert!(
         status.is_some_and(|s| s.success()),

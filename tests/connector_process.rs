@@ -87,11 +87,17 @@ impl Connector {
         }
     }
 
+    /// Sends `signal` (`-HUP`, `-TERM`, `-KILL`); whether `kill` did.
+    pub fn signal(&self, signal: &str) -> bool {
+        Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Sends `signal` (`-TERM`, `-KILL`) and waits for the process.
     pub fn stop(&mut self, signal: &str) -> ExitStatus {
-        let _ = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status();
+        self.signal(signal);
         self.child.wait().expect("wait")
     }
 }
