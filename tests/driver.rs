@@ -25,6 +25,7 @@ mod large_batches;
 mod recovery;
 mod refusals;
 mod removals;
+mod scoped;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -88,6 +88,11 @@ pub struct Reconciler<D: Driver, C: Api> {
     reports: Reports,
     /// Allocations' canary status, from the deployment events.
     canaries: crate::nomad::CanaryBoard,
+    /// The backends the last plan touched: what its sync compares.
+    touched: BTreeSet<String>,
+    /// The next sync compares every backend (the first, each resync, and
+    /// after a failed one).
+    compare_all: bool,
 }
 
 impl<D: Driver, C: Api> Reconciler<D, C> {
@@ -113,6 +118,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             refused: Refused::default(),
             reports: Reports::Skip,
             canaries: crate::nomad::CanaryBoard::default(),
+            touched: BTreeSet::new(),
+            compare_all: true,
         }
     }
 
@@ -183,6 +190,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
     pub fn mark_all_dirty(&mut self) {
         self.dirty.extend(self.by_service.keys().cloned());
         self.dirty.extend(self.plans.keys().cloned());
+        self.compare_all = true;
     }
 
     /// Re-plans the dirty services and syncs HAProxy; nothing before the
@@ -211,10 +219,20 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         // This sync does what an earlier report asked to do later; its own
         // report says what is left.
         self.schedule.synced();
-        let report = match self.driver.sync(&self.assembled.desired).await {
+        // A pass compares the backends its services touched; a resync
+        // compares all of them.
+        let synced = if std::mem::take(&mut self.compare_all) {
+            self.driver.sync(&self.assembled.desired).await
+        } else {
+            self.driver
+                .sync_within(&self.assembled.desired, &self.touched)
+                .await
+        };
+        let report = match synced {
             Ok(report) => report,
             Err(e) => {
                 self.dirty.extend(planned);
+                self.compare_all = true;
                 self.schedule.sync_at(Instant::now() + RETRY_SYNC);
                 return Err(e);
             }
@@ -286,6 +304,15 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         self.log_problems();
         let assembled = assemble(self.plans.values());
         self.changed = changed_backends(&dirty, &self.assembled, &assembled);
+        // The backends of the planned services, before and after, and any
+        // whose owner changed.
+        self.touched = dirty
+            .iter()
+            .flat_map(|s| [self.assembled.backends.get(s), assembled.backends.get(s)])
+            .flatten()
+            .chain(self.changed.keys())
+            .cloned()
+            .collect();
         self.assembled = assembled;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(

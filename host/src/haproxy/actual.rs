@@ -3,7 +3,7 @@
 use super::error::{Error, Result};
 use super::ledger::Ledger;
 use crate::plan::{Actual, ActualBackend, ActualServer, AdminState, OpState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -153,10 +153,13 @@ pub fn check_status_name(code: u32) -> &'static str {
         .unwrap_or("UNK")
 }
 
-/// Joins HAProxy's view with the ledger, and updates the drain clocks.
+/// Joins HAProxy's view with the ledger, and updates the drain clocks;
+/// `rows` are the servers of the backends in `scope` (of all with `None`),
+/// and the drain clocks of the other backends are kept.
 pub fn assemble(
     backends: &[String],
     rows: Vec<StateRow>,
+    scope: Option<&BTreeSet<String>>,
     ledger: &Ledger,
     drains: &mut Drains,
     now: Instant,
@@ -189,7 +192,14 @@ pub fn assemble(
                 servers: BTreeMap::new(),
             });
     }
-    let mut seen = Drains::new();
+    let mut seen: Drains = match scope {
+        None => Drains::new(),
+        Some(scope) => drains
+            .iter()
+            .filter(|((backend, _), _)| !scope.contains(backend))
+            .map(|(key, since)| (key.clone(), *since))
+            .collect(),
+    };
     for row in rows {
         let Some(backend) = actual.backends.get_mut(&row.backend) else {
             continue;
@@ -280,7 +290,15 @@ mod tests {
         let mut drains = Drains::new();
         let t0 = Instant::now();
         let grace = Duration::from_secs(9);
-        let a = assemble(&backends, rows.clone(), &ledger, &mut drains, t0, grace);
+        let a = assemble(
+            &backends,
+            rows.clone(),
+            None,
+            &ledger,
+            &mut drains,
+            t0,
+            grace,
+        );
         assert_eq!(a.drain_grace, grace);
         assert_eq!(a.backends["be"].managed, None);
         assert_eq!(a.backends["be2"].managed, Some(vec!["mode http".into()]));
@@ -290,12 +308,53 @@ mod tests {
             Some(Duration::ZERO)
         );
         let later = t0 + Duration::from_secs(4);
-        let a = assemble(&backends, rows, &ledger, &mut drains, later, grace);
+        let a = assemble(&backends, rows, None, &ledger, &mut drains, later, grace);
         assert_eq!(
             a.backends["be2"].servers["a"].drained_for,
             Some(Duration::from_secs(4))
         );
         assert_eq!(drains.len(), 1);
+    }
+
+    #[test]
+    fn a_read_of_other_backends_keeps_the_drain_clocks_it_did_not_see() {
+        let ledger = Ledger::default();
+        let backends = parse_backends("be\nbe2\nbe3\n");
+        let rows = parse_servers_state(DUMP).unwrap();
+        let mut drains = Drains::new();
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(9);
+        assemble(
+            &backends,
+            rows.clone(),
+            None,
+            &ledger,
+            &mut drains,
+            t0,
+            grace,
+        );
+        // A read of `be` alone: be2's draining server was not in it.
+        let only_be: BTreeSet<String> = ["be".to_string()].into();
+        let be_rows: Vec<StateRow> = rows.into_iter().filter(|r| r.backend == "be").collect();
+        let later = t0 + Duration::from_secs(4);
+        let a = assemble(
+            &backends,
+            be_rows,
+            Some(&only_be),
+            &ledger,
+            &mut drains,
+            later,
+            grace,
+        );
+        assert!(a.backends["be2"].servers.is_empty());
+        assert_eq!(drains.get(&("be2".into(), "a".into())), Some(&t0));
+        // A full read after it still counts be2's drain from t0.
+        let rows = parse_servers_state(DUMP).unwrap();
+        let a = assemble(&backends, rows, None, &ledger, &mut drains, later, grace);
+        assert_eq!(
+            a.backends["be2"].servers["a"].drained_for,
+            Some(Duration::from_secs(4))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use super::error::Result;
 use super::validate::ConfigAlert;
 use crate::plan::change::DomainChange;
 use crate::plan::{Actual, ChangeSet, Desired, Earliest, Refusal, Requeue, ServerChange, diff};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +46,22 @@ pub trait Driver: Send + Sync {
             let changes = diff(desired, &actual);
             self.apply(desired, &changes).await
         }
+    }
+
+    /// A pass that compares the backends in `scope` (plus any the driver
+    /// left work in) and every domain entry, not the whole of HAProxy: the
+    /// cost of one event does not grow with the cluster. A driver may
+    /// compare more; this one compares everything.
+    ///
+    /// # Errors
+    /// As [`Driver::sync`].
+    fn sync_within(
+        &self,
+        desired: &Desired,
+        scope: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<ApplyReport>> + Send {
+        let _ = scope;
+        self.sync(desired)
     }
 }
 

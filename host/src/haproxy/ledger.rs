@@ -166,8 +166,13 @@ impl Ledger {
             .filter(|r| !r.is_domain())
             .map(|r| r.backend())
             .collect();
+        // Outside the compared backends, nothing is known to run.
+        let within = |name: &String| changes.scope.as_ref().is_none_or(|s| s.contains(name));
         for spec in desired.backends.values() {
-            if refused.contains(spec.name.as_str()) || self.dynamic.contains_key(&spec.name) {
+            if refused.contains(spec.name.as_str())
+                || self.dynamic.contains_key(&spec.name)
+                || !within(&spec.name)
+            {
                 continue;
             }
             for want in spec.servers.values() {

@@ -24,8 +24,9 @@ use super::stats::{Snapshot, Stats};
 use super::validate::ConfigAlert;
 use super::version::Version;
 use crate::plan::model::DomainMap;
-use crate::plan::{Actual, BackendChange, ChangeSet, Desired, ServerAction, diff};
+use crate::plan::{Actual, BackendChange, ChangeSet, Desired, ServerAction, diff, diff_within};
 use crate::vocab::DomainMatch;
+use crate::vocab::names;
 use crate::vocab::syntax::Token;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,8 @@ const STATE_REFRESH: Duration = Duration::from_secs(1);
 /// this long writes what they left. A reload writes at once, and so does
 /// [`RuntimeDriver::flush`] (at shutdown).
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
+/// A pass that touches more backends than this reads them all at once.
+const MAX_SCOPE: usize = 256;
 
 /// The default driver: runtime API first, validated reloads for the rest.
 #[derive(Debug)]
@@ -106,6 +109,9 @@ struct State {
     persisted: Option<Instant>,
     /// Runtime changes applied since then.
     unpersisted: bool,
+    /// The next sync compares every backend: the last one left changes
+    /// for later (a deferred or failed reload, a failed command).
+    compare_all: bool,
 }
 
 fn path_token(path: &Path) -> Result<Token> {
@@ -240,6 +246,7 @@ impl RuntimeDriver {
                 state_signatures: vec![0; state_files::SHARDS],
                 persisted: None,
                 unpersisted: false,
+                compare_all: true,
             }),
             stats: Stats::default(),
             config,
@@ -269,28 +276,49 @@ impl RuntimeDriver {
         Ok(())
     }
 
-    async fn read_actual(&self, st: &mut State) -> Result<Actual> {
+    /// Reads the backends, the domain maps and the servers of the backends
+    /// in `scope` (of every backend with `None`).
+    async fn read_actual(
+        &self,
+        st: &mut State,
+        scope: Option<&BTreeSet<String>>,
+    ) -> Result<Actual> {
         let shows: Vec<String> = self.domain_maps.iter().map(MapFile::show).collect();
-        let mut commands = vec!["show backend", "show servers state"];
+        // Only valid names reach the socket; the others are refused anyway.
+        let states: Vec<String> = match scope {
+            None => vec!["show servers state".into()],
+            Some(scope) => scope
+                .iter()
+                .filter(|b| names::is_valid(b))
+                .map(|b| format!("show servers state {b}"))
+                .collect(),
+        };
+        let mut commands = vec!["show backend"];
+        commands.extend(states.iter().map(String::as_str));
         commands.extend(shows.iter().map(String::as_str));
         let mut replies = self.stats_socket.batch(&commands).await?;
-        let [backends, state, maps @ ..] = replies.as_slice() else {
+        if replies.len() != commands.len() {
             return Err(Error::BadReply {
-                what: "show backend; show servers state",
+                what: "show backend; show servers state; show map",
                 reply: replies.concat().chars().take(200).collect(),
             });
-        };
-        if maps.len() != self.domain_maps.len() {
-            return Err(Error::BadReply {
-                what: "show map",
-                reply: "(no reply: the connection ended)".into(),
-            });
         }
-        let rows = parse_servers_state(state)?;
+        let running = parse_backends(&replies[0]);
+        let mut rows = Vec::new();
+        for (command, reply) in states.iter().zip(&replies[1..=states.len()]) {
+            // A backend HAProxy does not run answers "Can't find backend.".
+            let backend = command.strip_prefix("show servers state ");
+            if backend.is_some_and(|b| !running.iter().any(|r| r == b)) {
+                continue;
+            }
+            rows.extend(parse_servers_state(reply)?);
+        }
+        let maps = &replies[1 + states.len()..];
         let State { ledger, drains, .. } = st;
         let mut actual = assemble(
-            &parse_backends(backends),
+            &running,
             rows,
+            scope,
             ledger,
             drains,
             Instant::now(),
@@ -309,7 +337,8 @@ impl RuntimeDriver {
             };
             actual.domain_maps.insert(map.kind, held);
         }
-        if st.state_checked.elapsed() >= STATE_REFRESH {
+        // The state file is compared with a full read only.
+        if scope.is_none() && st.state_checked.elapsed() >= STATE_REFRESH {
             st.dump = replies.get_mut(1).map(std::mem::take);
         }
         Ok(actual)
@@ -343,7 +372,24 @@ fn creates(changes: &ChangeSet) -> BTreeSet<String> {
 impl Driver for RuntimeDriver {
     async fn actual(&self) -> Result<Actual> {
         let mut st = self.inner.lock().await;
-        self.read_actual(&mut st).await
+        self.read_actual(&mut st, None).await
+    }
+
+    async fn sync_within(
+        &self,
+        desired: &Desired,
+        scope: &BTreeSet<String>,
+    ) -> Result<ApplyReport> {
+        let (actual, scope) = {
+            let mut st = self.inner.lock().await;
+            // Backends with a draining server: their grace may have ended.
+            let mut scope = scope.clone();
+            scope.extend(st.drains.keys().map(|(backend, _)| backend.clone()));
+            let scope = (!st.compare_all && scope.len() <= MAX_SCOPE).then_some(scope);
+            (self.read_actual(&mut st, scope.as_ref()).await?, scope)
+        };
+        let changes = diff_within(desired, &actual, scope.as_ref());
+        self.apply(desired, &changes).await
     }
 
     async fn apply(&self, desired: &Desired, changes: &ChangeSet) -> Result<ApplyReport> {
@@ -402,7 +448,7 @@ impl Driver for RuntimeDriver {
                     // The reload changed what HAProxy runs (new backends,
                     // operator backends that lost runtime servers): plan
                     // the server changes again from a fresh snapshot.
-                    let fresh = self.read_actual(&mut st).await?;
+                    let fresh = self.read_actual(&mut st, None).await?;
                     let again = diff(desired, &fresh);
                     servers = again.servers.clone();
                     domains = again.domains.clone();
@@ -464,6 +510,14 @@ impl Driver for RuntimeDriver {
         if !report.failed.is_empty() || !report.failed_domains.is_empty() {
             report.requeue(RETRY_FAILED);
         }
+        // What waits for a retry is compared again with everything else (a
+        // refused render is not: it waits for the desired state to change).
+        st.compare_all = !report.failed.is_empty()
+            || !report.failed_domains.is_empty()
+            || matches!(
+                report.reload,
+                ReloadOutcome::Deferred(_) | ReloadOutcome::Failed { .. }
+            );
         self.stats
             .update(|s| s.refusals += report.refusals.len() as u64);
         Ok(report)

@@ -2,6 +2,7 @@
 
 use super::model::{DomainMatch, ServerSpec};
 use super::requeue::{Earliest, Requeue};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// What the driver must do to turn the actual state into the desired one.
@@ -20,6 +21,8 @@ pub struct ChangeSet {
     /// Plan again after this long even if nothing else happens: the earliest
     /// end of a drain grace period.
     pub requeue_after: Requeue,
+    /// The backends compared (`None`: all of them).
+    pub scope: Option<BTreeSet<String>>,
 }
 
 impl ChangeSet {

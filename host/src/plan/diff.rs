@@ -36,11 +36,31 @@ const MAX_WEIGHT: u16 = 256;
 
 /// The changes that turn `actual` into `desired`.
 pub fn diff(desired: &Desired, actual: &Actual) -> ChangeSet {
-    let mut out = ChangeSet::default();
+    diff_within(desired, actual, None)
+}
+
+/// The changes that turn `actual` into `desired` in the backends of
+/// `scope` (every backend with `None`), whose servers `actual` holds; the
+/// other backends are only checked for a refusal, and every domain entry
+/// is diffed. A pass after an event compares the backends it touched, not
+/// the whole of HAProxy.
+pub fn diff_within(
+    desired: &Desired,
+    actual: &Actual,
+    scope: Option<&BTreeSet<String>>,
+) -> ChangeSet {
+    let within = |name: &String| scope.is_none_or(|s| s.contains(name));
+    let mut out = ChangeSet {
+        scope: scope.cloned(),
+        ..ChangeSet::default()
+    };
     for spec in desired.backends.values() {
         let current = actual.backends.get(&spec.name);
         if let Some(refusal) = refuse_backend(spec, current) {
             out.refusals.push(refusal);
+            continue;
+        }
+        if !within(&spec.name) {
             continue;
         }
         match spec.class {
@@ -53,7 +73,7 @@ pub fn diff(desired: &Desired, actual: &Actual) -> ChangeSet {
         }
     }
     for backend in actual.backends.values() {
-        if desired.backends.contains_key(&backend.name) {
+        if desired.backends.contains_key(&backend.name) || !within(&backend.name) {
             continue;
         }
         let mut left = 0;

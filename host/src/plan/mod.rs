@@ -21,7 +21,7 @@ pub use change::{
 pub use desired::{
     Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
 };
-pub use diff::diff;
+pub use diff::{diff, diff_within};
 pub use mapper::{CheckMapper, CheckOrigin, Fallback, Mapped};
 pub use model::{
     Actual, ActualBackend, ActualServer, AdminState, BackendClass, BackendSpec, Balance, Desired,
