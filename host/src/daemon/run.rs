@@ -367,4 +367,13 @@ impl<D: Driver> Driver for Arc<D> {
     {
         (**self).apply(desired, changes)
     }
+
+    fn sync_within(
+        &self,
+        desired: &crate::plan::Desired,
+        scope: &std::collections::BTreeSet<String>,
+    ) -> impl std::future::Future<Output = crate::haproxy::Result<crate::haproxy::ApplyReport>> + Send
+    {
+        (**self).sync_within(desired, scope)
+    }
 }

@@ -380,6 +380,7 @@ impl Driver for RuntimeDriver {
         desired: &Desired,
         scope: &BTreeSet<String>,
     ) -> Result<ApplyReport> {
+        let started = Instant::now();
         let (actual, scope) = {
             let mut st = self.inner.lock().await;
             // Backends with a draining server: their grace may have ended.
@@ -388,8 +389,19 @@ impl Driver for RuntimeDriver {
             let scope = (!st.compare_all && scope.len() <= MAX_SCOPE).then_some(scope);
             (self.read_actual(&mut st, scope.as_ref()).await?, scope)
         };
+        let read = started.elapsed();
         let changes = diff_within(desired, &actual, scope.as_ref());
-        self.apply(desired, &changes).await
+        let diffed = started.elapsed();
+        let report = self.apply(desired, &changes).await;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        tracing::debug!(
+            compared = scope.as_ref().map_or("all".into(), |s| s.len().to_string()),
+            read_ms = ms(read),
+            diff_ms = ms(diffed - read),
+            apply_ms = ms(started.elapsed() - diffed),
+            "haproxy synced"
+        );
+        report
     }
 
     async fn apply(&self, desired: &Desired, changes: &ChangeSet) -> Result<ApplyReport> {

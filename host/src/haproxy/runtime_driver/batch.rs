@@ -249,6 +249,7 @@ impl RuntimeDriver {
         // Set until every file is written: a failed write is retried by
         // the next apply even when nothing else changes.
         st.unpersisted = true;
+        let started = Instant::now();
         let managed = &self.config.managed_config;
         let text = managed_file::render(&st.ledger.dynamic, &self.state_file);
         self.write("config", managed, &text).await?;
@@ -270,6 +271,10 @@ impl RuntimeDriver {
                 self.write("map", &map.path, &map_file(&entries)).await?;
             }
         }
+        tracing::debug!(
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "runtime changes written to the files"
+        );
         let now = Instant::now();
         st.persisted = Some(now);
         st.unpersisted = false;
