@@ -188,6 +188,7 @@ pub async fn run(
     }
 
     let (targets, compared) = tokio::sync::watch::channel(Arc::new(Vec::new()));
+    let mut publish = super::verdicts::Publish::new(config.verdicts.haproxy_poll());
     let (stop_verdicts, verdicts_stopped) = tokio::sync::oneshot::channel::<()>();
     let verdicts = super::verdicts::spawn(
         client,
@@ -244,6 +245,12 @@ pub async fn run(
                 trim.run();
                 continue;
             }
+            () = tokio::time::sleep_until(publish.due().unwrap_or(wake_at)), if publish.due().is_some() => {
+                if publish.take(Instant::now()) {
+                    targets.send_replace(Arc::new(reconciler.verdict_targets()));
+                }
+                continue;
+            }
         }
         if !reconciler.ready() {
             continue;
@@ -270,7 +277,10 @@ pub async fn run(
                     );
                 }
                 if verdicts.is_some() && outcome.planned > 0 {
-                    targets.send_replace(Arc::new(reconciler.verdict_targets()));
+                    publish.changed(Instant::now());
+                    if publish.take(Instant::now()) {
+                        targets.send_replace(Arc::new(reconciler.verdict_targets()));
+                    }
                 }
                 metrics.servers_managed(
                     reconciler

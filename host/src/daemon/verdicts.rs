@@ -8,16 +8,19 @@
 //!   disagreement once it outlasts the check's interval + timeout;
 //! - `monitor`: the task that reads HAProxy's states and Nomad's results
 //!   (`GET /v1/client/allocation/:id/checks`) at a bounded rate;
-//! - [`targets`](targets()): which servers are compared;
+//! - [`targets`](targets()): which servers are compared, and [`Publish`]:
+//!   how often the loop hands the monitor a new list;
 //! - [`explain`](explain()): the one-shot view `explain` prints.
 
 pub mod compare;
 mod explain;
 mod monitor;
+mod publish;
 mod targets;
 
 pub use crate::config::verdicts::Config;
 pub use explain::explain;
+pub use publish::Publish;
 pub use targets::{Target, targets};
 
 use crate::haproxy::socket::Socket;
