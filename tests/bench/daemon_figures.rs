@@ -1,10 +1,11 @@
 //! Figures of the daemon, measured end to end: the real connector binary
 //! against the Nomad simulator and a real HAProxy.
 //!
-//! `cargo run --release -p hnc-tests --bin bench-daemon -- [all|latency [N]|burst|coldstart [N]]`
+//! `cargo run --release -p hnc-tests --bin bench-daemon -- [all|latency [N [S]]|burst|coldstart [N]]`
 //!
 //! - latency: from placing an allocation (its events) to the server in
-//!   HAProxy (`show servers state`), p50/p99 over 1,000 samples;
+//!   HAProxy (`show servers state`), p50/p99 over 1,000 samples, beside 10
+//!   other servers and beside 10,000 (`latency N S`: S services × 5);
 //! - burst: 1,000 new instances of 10 existing services, time to applied
 //!   and reloads; `BENCH_RUNS` runs per event buffer size (default 3), with
 //!   the median;
@@ -148,19 +149,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn latency(samples: usize) {
+/// `world` services × 5 instances are in Nomad and HAProxy besides the
+/// measured service: the cost of one event must not grow with them.
+async fn latency(samples: usize, world: usize) {
     let mut b = Bench::new().await;
+    populate(&b, world, 5);
     b.register("lat");
     b.place("lat");
     b.start_connector(0);
     b.wait_count(
-        Some("default_lat"),
-        1,
+        None,
+        world * 5 + 1,
         Duration::from_millis(20),
-        Duration::from_secs(60),
+        Duration::from_secs(120),
     )
     .await
-    .expect("first server");
+    .expect("the world converged");
     let mut took = Vec::with_capacity(samples);
     for _ in 0..samples {
         let started = Instant::now();
@@ -187,12 +191,32 @@ async fn latency(samples: usize) {
     }
     took.sort();
     println!(
-        "event → server in HAProxy, {samples} samples: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "event → server in HAProxy, {} other servers, {samples} samples: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        world * 5,
         ms(percentile(&took, 0.5)),
         ms(percentile(&took, 0.9)),
         ms(percentile(&took, 0.99)),
         ms(*took.last().expect("samples"))
     );
+}
+
+/// Registers `services` services with `per_service` instances each.
+fn populate(b: &Bench, services: usize, per_service: usize) {
+    let setup = Instant::now();
+    for i in 0..services {
+        let s = format!("svc{i}");
+        b.register(&s);
+        for _ in 0..per_service {
+            b.place(&s);
+        }
+    }
+    if services > 0 {
+        eprintln!(
+            "(world of {} instances set up in {:.1} s)",
+            services * per_service,
+            setup.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// `buffer`: Nomad's `event_buffer_size` (Raft batches; default 100). The
@@ -280,19 +304,7 @@ async fn burst(new_instances: usize, buffer: usize) -> Option<f64> {
 
 async fn coldstart(services: usize, per_service: usize) {
     let mut b = Bench::new().await;
-    let setup = Instant::now();
-    for i in 0..services {
-        let s = format!("svc{i}");
-        b.register(&s);
-        for _ in 0..per_service {
-            b.place(&s);
-        }
-    }
-    eprintln!(
-        "(world of {} instances set up in {:.1} s)",
-        services * per_service,
-        setup.elapsed().as_secs_f64()
-    );
+    populate(&b, services, per_service);
     let reloads = b.haproxy.reloads().await.0;
     let started = Instant::now();
     let pid = b.start_connector(30_000);
@@ -356,8 +368,18 @@ async fn main() {
         .nth(2)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
-    if matches!(what.as_str(), "all" | "latency") {
-        latency(samples).await;
+    if what == "all" {
+        // With 10 servers besides, and with 10,000.
+        latency(samples, 2).await;
+        latency(samples, 2000).await;
+    }
+    if what == "latency" {
+        // `latency N S`: S services × 5 instances besides (default 2).
+        let world = std::env::args()
+            .nth(3)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2);
+        latency(samples, world).await;
     }
     if matches!(what.as_str(), "all" | "burst") {
         // BENCH_RUNS bursts per buffer size (default 3).
