@@ -272,5 +272,5 @@ mod relist;
 mod stream;
 
 #[cfg(test)]
-#[path = "watcher_tests.rs"]
+#[path = "watcher_tests/mod.rs"]
 mod tests;
