@@ -8,7 +8,8 @@
 //!   other servers and beside 10,000 (`latency N S`: S services × 5);
 //! - burst: 1,000 new instances of 10 existing services, time to applied
 //!   and reloads; `BENCH_RUNS` runs per event buffer size (default 3), with
-//!   the median;
+//!   the median, and its ratio to HAProxy's floor for the same 1,000 adds
+//!   sent raw, measured in the same run;
 //! - coldstart: 2,000 services × 5 instances already in Nomad, the connector
 //!   started: time to every server in HAProxy, reloads, and the daemon's RSS.
 
@@ -225,19 +226,20 @@ fn populate(b: &Bench, services: usize, per_service: usize) {
 /// ends and the connector re-lists: both are measured.
 /// Bursts with the same event buffer, one world each; prints every run and
 /// the median of the time after the last event (the machine is noisy).
-async fn bursts(runs: usize, new_instances: usize, buffer: usize) {
+/// Returns the median ms after the last event.
+async fn bursts(runs: usize, new_instances: usize, buffer: usize) -> Option<f64> {
     let mut after_last: Vec<f64> = Vec::new();
     for _ in 0..runs {
         after_last.extend(burst(new_instances, buffer).await);
     }
     after_last.sort_by(f64::total_cmp);
-    if let (Some(min), Some(max)) = (after_last.first(), after_last.last()) {
-        println!(
-            "  event buffer {buffer}: {} of {runs} runs converged; after the last event: median {:.0} ms, min {min:.0}, max {max:.0}",
-            after_last.len(),
-            after_last[after_last.len() / 2],
-        );
-    }
+    let (min, max) = (after_last.first()?, after_last.last()?);
+    let median = after_last[after_last.len() / 2];
+    println!(
+        "  event buffer {buffer}: {} of {runs} runs converged; after the last event: median {median:.0} ms, min {min:.0}, max {max:.0}",
+        after_last.len(),
+    );
+    Some(median)
 }
 
 /// One burst; returns the ms from the last event to all servers in HAProxy.
@@ -387,8 +389,29 @@ async fn main() {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(3);
-        bursts(runs, 1000, SimConfig::default().buffer_size).await;
-        bursts(runs, 1000, 4 * 1000).await;
+        let medians = [
+            bursts(runs, 1000, SimConfig::default().buffer_size).await,
+            bursts(runs, 1000, 4 * 1000).await,
+        ];
+        // HAProxy's own floor for the same adds, in this run.
+        let floor = hnc_tests::floor::adds(10, 100, "30s", runs)
+            .await
+            .expect("the floor");
+        println!(
+            "  HAProxy's floor, the same 1,000 checked adds sent raw (10 backends × 100, median of {runs}): {:.0} ms",
+            ms(floor)
+        );
+        for (buffer, median) in [SimConfig::default().buffer_size, 4 * 1000]
+            .iter()
+            .zip(medians)
+        {
+            if let Some(median) = median {
+                println!(
+                    "  event buffer {buffer}: after the last event / the floor = {:.2}",
+                    median / ms(floor)
+                );
+            }
+        }
     }
     if matches!(what.as_str(), "all" | "coldstart") {
         // `coldstart N` starts with N services instead (RSS at small scale).

@@ -18,73 +18,15 @@
 //!    reloads `show proc` counted and how long the apply took (render,
 //!    `haproxy -c`, state dump, reload, confirmation, persistence).
 
-use haproxy_nomad_connector::haproxy::commands::{self, Context};
 use haproxy_nomad_connector::haproxy::{Driver, ReloadOutcome, RuntimeDriver};
-use haproxy_nomad_connector::plan::{BackendSpec, Desired, ServerSpec, diff};
-use haproxy_nomad_connector::vocab::names;
-use haproxy_nomad_connector::vocab::syntax::Token;
+use haproxy_nomad_connector::plan::{BackendSpec, diff};
+use hnc_tests::floor::{add_lines, backend, desired, raw};
 use hnc_tests::haproxy::Haproxy;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 
 type Error = Box<dyn std::error::Error>;
-
-fn check_args(inter: &str) -> Result<Vec<Token>, Error> {
-    Ok(vec![
-        Token::word("check", "check", 8)?,
-        Token::word("inter", "inter", 8)?,
-        Token::word("ms", inter, 16)?,
-    ])
-}
-
-fn backend(name: &str, servers: usize, inter: &str) -> Result<BackendSpec, Error> {
-    let mut b = BackendSpec::dynamic(name);
-    for i in 0..servers {
-        let port = 20_000 + u16::try_from(i % 40_000)?;
-        let mut s = ServerSpec::new(
-            names::server_name(&format!("bench-{i}")),
-            [127, 0, 0, 1].into(),
-            port,
-        );
-        s.weight = 10;
-        s.check_args = check_args(inter)?.into();
-        b.insert(s);
-    }
-    Ok(b)
-}
-
-fn desired(backends: &[&BackendSpec]) -> Desired {
-    let mut d = Desired::default();
-    for b in backends {
-        d.insert((*b).clone());
-    }
-    d
-}
-
-/// The floor: the same lines, raw, in the same requests as the driver's
-/// (at most `MAX_REQUEST` bytes each: HAProxy 3.2.0 cannot take more in
-/// one connection), each written while its answer is read to the end.
-async fn raw(socket: &std::path::Path, lines: &[String]) -> Result<Duration, Error> {
-    let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let inputs: Vec<String> = commands::requests(&texts, commands::MAX_REQUEST)
-        .into_iter()
-        .map(|run| commands::frame(texts[run].iter().copied()))
-        .collect();
-    let start = Instant::now();
-    for input in inputs {
-        let stream = UnixStream::connect(socket).await?;
-        let (mut r, mut w) = stream.into_split();
-        let write = w.write_all(input.as_bytes());
-        let mut out = Vec::new();
-        let (written, read) = tokio::join!(write, r.read_to_end(&mut out));
-        written?;
-        read?;
-    }
-    Ok(start.elapsed())
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -174,23 +116,7 @@ async fn one_version(servers: usize, rounds: usize) -> Result<(), Error> {
         driver_times.push(start.elapsed());
         assert_eq!(report.applied.len(), servers, "{:?}", report.failed.first());
         // The floor: the same command lines for the twin backend.
-        let twin_changes = diff(&desired(&[&empty_a, &twin]), &driver.actual().await?);
-        let mut lines = Vec::new();
-        for change in twin_changes
-            .servers
-            .iter()
-            .filter(|c| c.backend == "bench_raw")
-        {
-            let ctx = Context {
-                caps: driver.version().capabilities(),
-                ..Context::default()
-            };
-            lines.extend(
-                commands::for_change(change, ctx)?
-                    .into_iter()
-                    .map(|c| c.text),
-            );
-        }
+        let lines = add_lines(&driver, &desired(&[&empty_a, &twin])).await?;
         commands = lines.len();
         raw_times.push(raw(&h.stats_socket, &lines).await?);
         // Clean up both (not timed): the driver removes everything.

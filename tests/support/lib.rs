@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod behaviour;
 pub mod convergence;
+pub mod floor;
 pub mod grammar;
 pub mod grpc;
 pub mod haproxy;
