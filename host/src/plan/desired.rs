@@ -353,10 +353,8 @@ pub fn assemble<'a>(plans: impl IntoIterator<Item = &'a ServicePlan>) -> Assembl
                 }
             }
             Some((_, owner)) => {
-                out.conflicts.push(format!(
-                    "service {} refused: backend {:?} already belongs to service {owner}",
-                    plan.key, backend.name
-                ));
+                out.conflicts
+                    .push(backend_conflict(&plan.key, &backend.name, owner));
                 continue;
             }
             None => {
@@ -370,10 +368,10 @@ pub fn assemble<'a>(plans: impl IntoIterator<Item = &'a ServicePlan>) -> Assembl
         for (kind, pattern) in &plan.domains {
             let entry = (*kind, pattern.clone());
             match out.desired.domains.get(&entry) {
-                Some(other) if other != &backend.name => out.conflicts.push(format!(
-                    "domain {pattern:?} of service {} refused: it already routes to backend {other:?}",
-                    plan.key
-                )),
+                Some(other) if other != &backend.name => {
+                    out.conflicts
+                        .push(domain_conflict(pattern, &plan.key, other));
+                }
                 _ => {
                     out.desired.domains.insert(entry, backend.name.clone());
                 }
@@ -381,6 +379,18 @@ pub fn assemble<'a>(plans: impl IntoIterator<Item = &'a ServicePlan>) -> Assembl
         }
     }
     out
+}
+
+/// The refusal of a service whose backend name another service owns.
+pub(super) fn backend_conflict(service: &ServiceKey, backend: &str, owner: &ServiceKey) -> String {
+    format!("service {service} refused: backend {backend:?} already belongs to service {owner}")
+}
+
+/// The refusal of a service's domain that already routes to another backend.
+pub(super) fn domain_conflict(pattern: &str, service: &ServiceKey, other: &str) -> String {
+    format!(
+        "domain {pattern:?} of service {service} refused: it already routes to backend {other:?}"
+    )
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! [`Actual`] from HAProxy, and [`diff`] returns the [`ChangeSet`] the
 //! driver applies.
 
+pub mod assembler;
 pub mod balance;
 pub mod canary;
 pub mod change;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod requeue;
 pub mod tags;
 
+pub use assembler::{Assembler, Update};
 pub use change::{
     BackendChange, ChangeSet, DomainAction, DomainChange, Refusal, ServerAction, ServerChange,
 };
