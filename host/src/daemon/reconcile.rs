@@ -15,9 +15,9 @@ use crate::metrics::ReloadReason;
 use crate::nomad::{Api, CheckLookup, Checks, Instance, Scope, SpecCheck};
 use crate::plan::BackendSpec;
 use crate::plan::{
-    Assembled, InstanceInput, Reports, ServiceKey, ServicePlan, assemble, plan_service,
+    Assembled, Assembler, InstanceInput, Reports, ServiceKey, ServicePlan, plan_service,
 };
-use reasons::{changed_backends, reload_reasons};
+use reasons::reload_reasons;
 use schedule::Schedule;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -79,7 +79,8 @@ pub struct Reconciler<D: Driver, C: Api> {
     /// When services are planned again and HAProxy synced again.
     schedule: Schedule,
     logged: HashSet<String>,
-    assembled: Assembled,
+    /// The desired state, re-joined for the planned services only.
+    assembler: Assembler,
     mapped: MappedCache,
     /// Services whose rendered checks HAProxy refused: planned with TCP.
     refused: Refused,
@@ -113,7 +114,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             changed: BTreeMap::new(),
             schedule: Schedule::default(),
             logged: HashSet::new(),
-            assembled: Assembled::default(),
+            assembler: Assembler::default(),
             mapped: MappedCache::default(),
             refused: Refused::default(),
             reports: Reports::Skip,
@@ -153,7 +154,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
 
     /// The last assembled desired state (for `plan`).
     pub fn assembled(&self) -> &Assembled {
-        &self.assembled
+        self.assembler.assembled()
     }
 
     /// When the loop must run a pass even without events: the earliest due
@@ -170,7 +171,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         super::verdicts::targets(
             self.catalog.instances(),
             |id| self.lookups.get(id).map(|l| &l.lookup),
-            &self.assembled,
+            self.assembler.assembled(),
         )
     }
 
@@ -222,10 +223,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         // A pass compares the backends its services touched; a resync
         // compares all of them.
         let synced = if std::mem::take(&mut self.compare_all) {
-            self.driver.sync(&self.assembled.desired).await
+            self.driver.sync(&self.assembler.assembled().desired).await
         } else {
             self.driver
-                .sync_within(&self.assembled.desired, &self.touched)
+                .sync_within(&self.assembler.assembled().desired, &self.touched)
                 .await
         };
         let report = match synced {
@@ -255,7 +256,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             self.schedule.sync_at(now + after);
         }
         outcome.reload_reasons =
-            reload_reasons(&self.changed, &self.assembled.desired, &report.reload);
+            reload_reasons(&self.changed, &self.assembled().desired, &report.reload);
         outcome.report = report;
         outcome.services = planned;
         Ok(outcome)
@@ -302,18 +303,10 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         }
         let mapped = started.elapsed();
         self.log_problems();
-        let assembled = assemble(self.plans.values());
-        self.changed = changed_backends(&dirty, &self.assembled, &assembled);
-        // The backends of the planned services, before and after, and any
-        // whose owner changed.
-        self.touched = dirty
-            .iter()
-            .flat_map(|s| [self.assembled.backends.get(s), assembled.backends.get(s)])
-            .flatten()
-            .chain(self.changed.keys())
-            .cloned()
-            .collect();
-        self.assembled = assembled;
+        // Only what the planned services claim, or claimed, is joined again.
+        let update = self.assembler.update(&self.plans, &dirty);
+        self.changed = update.changed;
+        self.touched = update.touched;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
             services = dirty.len(),
@@ -322,7 +315,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             assemble_ms = ms(started.elapsed() - mapped),
             "planned"
         );
-        for conflict in self.assembled.conflicts.clone() {
+        for conflict in self.assembler.assembled().conflicts.clone() {
             self.log_once(&conflict, |c| tracing::warn!("{c}"));
         }
         dirty

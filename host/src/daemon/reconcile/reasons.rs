@@ -2,26 +2,9 @@
 
 use crate::haproxy::ReloadOutcome;
 use crate::metrics::ReloadReason;
-use crate::plan::{Assembled, BackendSpec, Desired, ServiceKey};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::plan::{BackendSpec, Desired};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// The backends that the services of `dirty` gave up or claim, with what
-/// they were in `before` (`None`: new): the only ones a plan of `dirty` can
-/// change.
-pub(super) fn changed_backends(
-    dirty: &BTreeSet<ServiceKey>,
-    before: &Assembled,
-    now: &Assembled,
-) -> BTreeMap<String, Option<Arc<BackendSpec>>> {
-    dirty
-        .iter()
-        .flat_map(|s| [before.backends.get(s), now.backends.get(s)])
-        .flatten()
-        .filter(|name| before.desired.backends.get(*name) != now.desired.backends.get(*name))
-        .map(|name| (name.clone(), before.desired.backends.get(name).cloned()))
-        .collect()
-}
 
 /// Why a reload happened, from the backends the last plan changed (with
 /// what they were before it) and the desired state now.
