@@ -280,11 +280,12 @@ mod tests {
             OwnedBackend {
                 lines: vec!["mode http".into()],
                 ..OwnedBackend::default()
-            },
+            }
+            .into(),
         );
         ledger
             .dynamic
-            .insert("gone".into(), OwnedBackend::default());
+            .insert("gone".into(), OwnedBackend::default().into());
         let backends = parse_backends("# name\nbe\nbe2\nbe3\n");
         let rows = parse_servers_state(DUMP).unwrap();
         let mut drains = Drains::new();

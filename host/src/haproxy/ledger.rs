@@ -10,12 +10,17 @@ use crate::plan::{
 };
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The connector-owned backends by name, each shared with the writes of the
+/// files in flight (a change copies only the backend it changes).
+pub type OwnedBackends = BTreeMap<String, Arc<OwnedBackend>>;
 
 /// What the driver has applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     /// Connector-owned backends: the managed config file.
-    pub dynamic: BTreeMap<String, OwnedBackend>,
+    pub dynamic: OwnedBackends,
     /// The connector's servers in operator backends (kept in memory only:
     /// no config file may hold them, see `docs/haproxy-driver.md`).
     pub custom: BTreeMap<String, BTreeMap<String, OwnedServer>>,
@@ -90,7 +95,7 @@ impl Ledger {
 
     fn servers_mut(&mut self, backend: &str) -> &mut BTreeMap<String, OwnedServer> {
         match self.dynamic.get_mut(backend) {
-            Some(owned) => &mut owned.servers,
+            Some(owned) => &mut Arc::make_mut(owned).servers,
             None => self.custom.entry(backend.to_string()).or_default(),
         }
     }
@@ -219,15 +224,13 @@ impl Ledger {
                 for add in adds_of.get(name).into_iter().flatten() {
                     if let ServerAction::Add(want) = &add.action {
                         next.set_maps(&add.server, want.map_entries());
-                        next.dynamic
-                            .entry(name.to_string())
-                            .or_default()
+                        Arc::make_mut(next.dynamic.entry(name.to_string()).or_default())
                             .servers
                             .insert(add.server.clone(), OwnedServer::from_spec(want));
                     }
                 }
             }
-            let owned = next.dynamic.entry(name.to_string()).or_default();
+            let owned = Arc::make_mut(next.dynamic.entry(name.to_string()).or_default());
             owned.lines = spec.fingerprint();
             let mut entries = Vec::new();
             for (server, have) in &mut owned.servers {
@@ -293,7 +296,9 @@ mod tests {
     #[test]
     fn records_changes_per_class() {
         let mut ledger = Ledger::default();
-        ledger.dynamic.insert("own".into(), OwnedBackend::default());
+        ledger
+            .dynamic
+            .insert("own".into(), OwnedBackend::default().into());
         ledger.record(&change(
             "own",
             "_nomad-a",
@@ -320,7 +325,9 @@ mod tests {
     #[test]
     fn reload_ledger_takes_desired_lines_and_args_but_keeps_runtime_values() {
         let mut ledger = Ledger::default();
-        ledger.dynamic.insert("own".into(), OwnedBackend::default());
+        ledger
+            .dynamic
+            .insert("own".into(), OwnedBackend::default().into());
         ledger.record(&change(
             "own",
             "_nomad-a",
@@ -355,7 +362,9 @@ mod tests {
         // A TCP-checked server (no URI entry) whose backend turns to an
         // HTTP check: the maps the new worker loads hold its check URI.
         let mut ledger = Ledger::default();
-        ledger.dynamic.insert("own".into(), OwnedBackend::default());
+        ledger
+            .dynamic
+            .insert("own".into(), OwnedBackend::default().into());
         ledger.record(&change(
             "own",
             "_nomad-a",

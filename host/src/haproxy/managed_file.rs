@@ -1,7 +1,7 @@
 //! The managed config file (render and read back), the map files, and their durable writes.
 
 use super::error::{Error, Result};
-use super::ledger::{OwnedBackend, OwnedServer};
+use super::ledger::{OwnedBackend, OwnedBackends, OwnedServer};
 use super::state_files;
 use crate::plan::model::socket_text;
 use crate::vocab::syntax::Token;
@@ -23,7 +23,7 @@ const STATE_FILE_NAME: &str = "server-state-file-name";
 
 /// Renders the managed config file; `state_file` is the validated base path
 /// of the state files.
-pub fn render(backends: &BTreeMap<String, OwnedBackend>, state_file: &Token) -> String {
+pub fn render(backends: &OwnedBackends, state_file: &Token) -> String {
     let mut text = String::from(HEADER);
     for (name, backend) in backends {
         text.push_str(&format!("\nbackend {name}\n    {LOAD_STATE}\n"));
@@ -52,7 +52,7 @@ pub fn render(backends: &BTreeMap<String, OwnedBackend>, state_file: &Token) -> 
 ///
 /// # Errors
 /// [`Error::ManagedFileCorrupt`] on a line the connector never writes.
-pub fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, OwnedBackend>> {
+pub fn parse(text: &str, path: &Path) -> Result<OwnedBackends> {
     let mut backends = BTreeMap::new();
     let mut current: Option<(String, OwnedBackend)> = None;
     for (n, raw) in text.lines().enumerate() {
@@ -67,7 +67,7 @@ pub fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, OwnedBackend>> 
         }
         if let Some(name) = raw.strip_prefix("backend ") {
             if let Some((name, backend)) = current.take() {
-                backends.insert(name, backend);
+                backends.insert(name, backend.into());
             }
             current = Some((name.trim().to_string(), OwnedBackend::default()));
             continue;
@@ -86,7 +86,7 @@ pub fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, OwnedBackend>> 
         }
     }
     if let Some((name, backend)) = current {
-        backends.insert(name, backend);
+        backends.insert(name, backend.into());
     }
     Ok(backends)
 }
@@ -166,7 +166,7 @@ pub async fn rename_durably(from: &Path, to: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn owned() -> BTreeMap<String, OwnedBackend> {
+    fn owned() -> OwnedBackends {
         let backend = OwnedBackend::test(
             &[
                 "mode http",
@@ -177,8 +177,8 @@ mod tests {
             "",
         );
         BTreeMap::from([
-            ("default_web".into(), backend),
-            ("default_empty".into(), OwnedBackend::default()),
+            ("default_web".into(), backend.into()),
+            ("default_empty".into(), OwnedBackend::default().into()),
         ])
     }
 

@@ -28,10 +28,13 @@ use crate::plan::{Actual, BackendChange, ChangeSet, Desired, ServerAction, diff,
 use crate::vocab::DomainMatch;
 use crate::vocab::names;
 use crate::vocab::syntax::Token;
+use files::Files;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 mod batch;
 mod files;
@@ -50,9 +53,10 @@ const RETRY_RELOAD: Duration = Duration::from_secs(5);
 const STATE_REFRESH: Duration = Duration::from_secs(1);
 /// How often, at most, runtime changes are written to the managed file,
 /// the maps and the state file: the passes of a burst share one write
-/// instead of each taking 10-30 ms for it, and the pass requeued after
-/// this long writes what they left. A reload writes at once, and so does
-/// [`RuntimeDriver::flush`] (at shutdown).
+/// instead of each starting one, and the pass requeued after this long
+/// writes what they left. The write runs beside the syncs that follow (at
+/// 10,000 servers it takes 100 ms and more); a reload waits for it and
+/// writes at once, and so does [`RuntimeDriver::flush`] (at shutdown).
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
 /// A pass that touches more backends than this reads them all at once.
 const MAX_SCOPE: usize = 256;
@@ -64,16 +68,16 @@ pub struct RuntimeDriver {
     stats_socket: Socket,
     master: Socket,
     version: Version,
-    state_file: Token,
     host_map: Option<Token>,
     uri_map: Option<Token>,
     domain_maps: Vec<MapFile>,
     inner: Mutex<State>,
-    stats: Stats,
+    stats: Arc<Stats>,
+    files: Arc<Files>,
 }
 
 /// A configured domain map file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct MapFile {
     kind: DomainMatch,
     path: PathBuf,
@@ -103,12 +107,13 @@ struct State {
     dump: Option<String>,
     /// When the state file was last written or compared.
     state_checked: Instant,
-    /// [`state_files::signature`] of each state-file shard written last.
-    state_signatures: Vec<u64>,
-    /// When the runtime changes were last written to the files.
+    /// When the runtime changes were last written to the files (or that
+    /// write started).
     persisted: Option<Instant>,
-    /// Runtime changes applied since then.
+    /// Runtime changes applied since then (or that write failed).
     unpersisted: bool,
+    /// The write of the files running beside the syncs.
+    writing: Option<JoinHandle<Result<()>>>,
     /// The next sync compares every backend: the last one left changes
     /// for later (a deferred or failed reload, a failed command).
     compare_all: bool,
@@ -227,11 +232,21 @@ impl RuntimeDriver {
             managed_backends = ledger.dynamic.len(),
             "haproxy driver ready"
         );
+        let stats = Arc::new(Stats::default());
+        let files = Files::new(
+            config.managed_config.clone(),
+            config.host_map.clone(),
+            config.uri_map.clone(),
+            config.state_file.clone(),
+            state_file,
+            domain_maps.clone(),
+            stats_socket.clone(),
+            Arc::clone(&stats),
+        );
         Ok(RuntimeDriver {
             stats_socket,
             master,
             version,
-            state_file,
             host_map,
             uri_map,
             domain_maps,
@@ -243,12 +258,13 @@ impl RuntimeDriver {
                 held: BTreeMap::new(),
                 dump: None,
                 state_checked: Instant::now(),
-                state_signatures: vec![0; state_files::SHARDS],
                 persisted: None,
                 unpersisted: false,
+                writing: None,
                 compare_all: true,
             }),
-            stats: Stats::default(),
+            stats,
+            files: Arc::new(files),
             config,
         })
     }
@@ -264,16 +280,18 @@ impl RuntimeDriver {
     }
 
     /// Writes the runtime changes not yet in the managed file, the maps and
-    /// the state file (they are written at most every 500 ms otherwise).
+    /// the state file (they are written at most every 500 ms otherwise,
+    /// beside the syncs), after the write in flight.
     ///
     /// # Errors
     /// HAProxy cannot be reached, or a file cannot be written.
     pub async fn flush(&self) -> Result<()> {
         let mut st = self.inner.lock().await;
+        let written = self.finish_write(&mut st).await;
         if st.unpersisted {
-            self.persist(&mut st).await?;
+            return self.persist(&mut st).await;
         }
-        Ok(())
+        written
     }
 
     /// Reads the backends, the domain maps and the servers of the backends
@@ -406,6 +424,14 @@ impl Driver for RuntimeDriver {
 
     async fn apply(&self, desired: &Desired, changes: &ChangeSet) -> Result<ApplyReport> {
         let mut st = self.inner.lock().await;
+        // A reload writes the files: the write in flight, with older
+        // contents, must land first. Otherwise only a finished write is
+        // collected; a failed one is written again below.
+        let written = if changes.needs_reload() {
+            self.finish_write(&mut st).await
+        } else {
+            self.reap_write(&mut st).await
+        };
         st.ledger.adopt(desired, changes);
         let mut report = ApplyReport {
             refusals: changes.refusals.clone(),
@@ -506,19 +532,28 @@ impl Driver for RuntimeDriver {
             let wait = st.persisted.map_or(Duration::ZERO, |at| {
                 PERSIST_EVERY.saturating_sub(at.elapsed())
             });
-            if reloaded || wait.is_zero() {
+            if reloaded {
                 files::tolerate(self.persist(&mut st).await, &mut report)?;
+            } else if wait.is_zero() {
+                self.persist_later(&mut st);
             } else {
                 st.unpersisted = true;
                 report.requeue(wait);
             }
-        } else if let Some(dump) = st.dump.take() {
+        } else if st.writing.is_none()
+            && let Some(dump) = st.dump.take()
+        {
             let shards = state_files::contents(&dump, &st.ledger.dynamic);
-            let written = self.write_states(&mut st.state_signatures, shards).await;
-            files::tolerate(written, &mut report)?;
+            files::tolerate(self.files.write_states(shards).await, &mut report)?;
             st.state_checked = Instant::now();
         }
         st.dump = None;
+        // A write still running is collected by a later pass: if it fails,
+        // that pass writes again.
+        if st.writing.is_some() {
+            report.requeue(PERSIST_EVERY);
+        }
+        files::tolerate(written, &mut report)?;
         if !report.failed.is_empty() || !report.failed_domains.is_empty() {
             report.requeue(RETRY_FAILED);
         }

@@ -7,7 +7,7 @@
 //! world then takes 0.4 s, and only the shards whose states changed are
 //! rewritten.
 
-use super::ledger::OwnedBackend;
+use super::ledger::OwnedBackends;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -41,7 +41,7 @@ pub fn path(state_file: &Path, n: usize) -> PathBuf {
 /// configured weight is not. A server added at runtime has the initial
 /// weight of its `add server` (0 in the safe sequence), so without this its
 /// drain and weight would be lost on the next reload or restart.
-pub fn contents(dump: &str, backends: &BTreeMap<String, OwnedBackend>) -> Vec<String> {
+pub fn contents(dump: &str, backends: &OwnedBackends) -> Vec<String> {
     lines(dump, backends, &BTreeMap::new()).0
 }
 
@@ -54,7 +54,7 @@ pub fn contents(dump: &str, backends: &BTreeMap<String, OwnedBackend>) -> Vec<St
 /// checks, as a runtime `add server` does.
 pub fn for_reload(
     dump: &str,
-    backends: &BTreeMap<String, OwnedBackend>,
+    backends: &OwnedBackends,
     ids: &BTreeMap<String, u32>,
 ) -> Vec<String> {
     let (mut shards, known) = lines(dump, backends, ids);
@@ -86,7 +86,7 @@ pub fn for_reload(
 /// `ids` where known; and which (backend, server) they were.
 fn lines<'a>(
     dump: &'a str,
-    backends: &BTreeMap<String, OwnedBackend>,
+    backends: &OwnedBackends,
     ids: &BTreeMap<String, u32>,
 ) -> (Vec<String>, HashSet<(&'a str, &'a str)>) {
     let mut known = HashSet::new();
@@ -148,9 +148,9 @@ mod tests {
 
     const HEADER: &str = "1\n# be_id be_name srv_id srv_name\n";
 
-    fn owned(check: &str) -> BTreeMap<String, OwnedBackend> {
-        let backend = OwnedBackend::test(&["mode http"], check);
-        BTreeMap::from([("default_web".into(), backend)])
+    fn owned(check: &str) -> OwnedBackends {
+        let backend = crate::haproxy::ledger::OwnedBackend::test(&["mode http"], check);
+        BTreeMap::from([("default_web".into(), backend.into())])
     }
 
     fn web(shards: &[String]) -> &str {

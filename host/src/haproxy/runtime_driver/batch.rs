@@ -1,17 +1,15 @@
-//! The runtime step of the runtime driver: one batch of server and domain changes, then persistence.
+//! The runtime step of the runtime driver: one batch of server and domain changes, then the files' write.
 
 use super::{RuntimeDriver, State};
-use crate::haproxy::actual::{map_file, parse_show_map};
 use crate::haproxy::commands::{self, Command, Context, Verdict};
 use crate::haproxy::driver::{ApplyReport, ChangeFailure, DomainFailure};
 use crate::haproxy::error::{Error, Result};
-use crate::haproxy::ledger::Ledger;
-use crate::haproxy::managed_file::{self, write_atomic};
-use crate::haproxy::state_files;
 use crate::plan::change::DomainChange;
 use crate::plan::{ServerAction, ServerChange};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 /// How often, and after how long each, a removal that sessions still held
 /// is sent again within the same batch: about one second in all, so that a
@@ -240,89 +238,77 @@ impl RuntimeDriver {
         }
     }
 
-    /// Rewrites the managed file and the Host and URI maps, and dumps the
-    /// states and the domain maps as HAProxy holds them (in its order, so
-    /// that the precedence of regexes survives a reload or restart). A
-    /// domain map HAProxy has not loaded keeps its file. Records when, so
-    /// that the next writes wait their turn.
+    /// Writes every file now, after the write in flight (which has older
+    /// contents); records when, so that the next writes wait their turn.
+    ///
+    /// # Errors
+    /// A file cannot be written, or HAProxy cannot be reached.
     pub(super) async fn persist(&self, st: &mut State) -> Result<()> {
         // Set until every file is written: a failed write is retried by
-        // the next apply even when nothing else changes.
+        // the next apply even when nothing else changes. The write in
+        // flight is redone here: its failure is already recorded.
         st.unpersisted = true;
-        let started = Instant::now();
-        let managed = &self.config.managed_config;
-        let text = managed_file::render(&st.ledger.dynamic, &self.state_file);
-        self.write("config", managed, &text).await?;
-        self.write_maps(&st.ledger).await?;
-        let shows: Vec<String> = self.domain_maps.iter().map(|m| m.show()).collect();
-        let mut dumps = vec!["show servers state"];
-        dumps.extend(shows.iter().map(String::as_str));
-        let replies = self.stats_socket.batch(&dumps).await?;
-        let Some((dump, maps)) = replies.split_first() else {
-            return Err(Error::BadReply {
-                what: "show servers state",
-                reply: String::new(),
-            });
-        };
-        let shards = state_files::contents(dump, &st.ledger.dynamic);
-        self.write_states(&mut st.state_signatures, shards).await?;
-        for (map, reply) in self.domain_maps.iter().zip(maps) {
-            if let Some(entries) = parse_show_map(reply)? {
-                self.write("map", &map.path, &map_file(&entries)).await?;
-            }
-        }
-        tracing::debug!(
-            took_ms = started.elapsed().as_secs_f64() * 1e3,
-            "runtime changes written to the files"
-        );
-        let now = Instant::now();
-        st.persisted = Some(now);
+        let _ = self.finish_write(st).await;
+        self.files
+            .write_all(self.files.contents(&st.ledger))
+            .await?;
         st.unpersisted = false;
-        st.state_checked = now;
+        self.persisted(st);
         Ok(())
     }
 
-    /// Writes the state-file shards whose states differ from what was
-    /// written last (`signatures`, [`state_files::signature`] per shard),
-    /// all at once.
-    pub(super) async fn write_states(
-        &self,
-        signatures: &mut [u64],
-        shards: Vec<String>,
-    ) -> Result<()> {
-        let mut writes = tokio::task::JoinSet::new();
-        for (n, text) in shards.into_iter().enumerate() {
-            let signature = state_files::signature(&text);
-            if signatures.get(n) == Some(&signature) {
-                continue;
+    /// Starts writing every file beside the syncs that follow, after the
+    /// write in flight. The ledger's backends are shared with the write,
+    /// not copied: a change copies only the backend it changes.
+    pub(super) fn persist_later(&self, st: &mut State) {
+        let contents = self.files.contents(&st.ledger);
+        let files = Arc::clone(&self.files);
+        let previous = st.writing.take();
+        st.writing = Some(tokio::spawn(async move {
+            if let Some(previous) = previous {
+                // This write covers what that one wrote.
+                let _ = previous.await;
             }
-            let path = state_files::path(&self.config.state_file, n);
-            writes.spawn(async move {
-                let written = write_atomic(&path, &text).await;
-                (n, signature, path, written)
-            });
-        }
-        let mut failed = None;
-        while let Some(joined) = writes.join_next().await {
-            let (n, signature, path, written) = joined.map_err(|e| Error::WriteFailed {
-                path: self.config.state_file.clone(),
-                source: std::io::Error::other(e),
-            })?;
-            match self.record_write("state", &path, written) {
-                Ok(()) => signatures[n] = signature,
-                Err(e) => failed = failed.or(Some(e)),
-            }
-        }
-        failed.map_or(Ok(()), Err)
+            files.write_all(contents).await
+        }));
+        st.unpersisted = false;
+        self.persisted(st);
     }
 
-    /// Rewrites the configured map files from `ledger`.
-    pub(super) async fn write_maps(&self, ledger: &Ledger) -> Result<()> {
-        if let Some(map) = &self.config.host_map {
-            self.write("map", map, &ledger.host_map()).await?;
+    fn persisted(&self, st: &mut State) {
+        let now = Instant::now();
+        st.persisted = Some(now);
+        st.state_checked = now;
+    }
+
+    /// Waits for the write in flight, if any; a failed one leaves the
+    /// changes to write again.
+    ///
+    /// # Errors
+    /// That write's error.
+    pub(super) async fn finish_write(&self, st: &mut State) -> Result<()> {
+        let Some(task) = st.writing.take() else {
+            return Ok(());
+        };
+        let result = task.await.unwrap_or_else(|e| {
+            Err(Error::WriteFailed {
+                path: self.files.managed.clone(),
+                source: std::io::Error::other(e),
+            })
+        });
+        if result.is_err() {
+            st.unpersisted = true;
         }
-        if let Some(map) = &self.config.uri_map {
-            self.write("map", map, &ledger.uri_map()).await?;
+        result
+    }
+
+    /// Collects the write in flight if it has finished.
+    ///
+    /// # Errors
+    /// That write's error.
+    pub(super) async fn reap_write(&self, st: &mut State) -> Result<()> {
+        if st.writing.as_ref().is_some_and(JoinHandle::is_finished) {
+            return self.finish_write(st).await;
         }
         Ok(())
     }

@@ -85,7 +85,7 @@ impl RuntimeDriver {
     ) -> Result<(Reloaded, BTreeSet<(String, String)>)> {
         let started = std::time::Instant::now();
         let next = st.ledger.for_reload(desired, changes, adds);
-        let text = managed_file::render(&next.dynamic, &self.state_file);
+        let text = managed_file::render(&next.dynamic, &self.files.state_token);
         if let Some((render, alerts, kept_at)) = &st.rejected
             && *render == text
         {
@@ -96,7 +96,7 @@ impl RuntimeDriver {
         }
         let managed = &self.config.managed_config;
         let candidate = sibling(managed, "candidate");
-        self.write("candidate", &candidate, &text).await?;
+        self.files.write("candidate", &candidate, &text).await?;
         let checked = validate::check(
             &self.config.haproxy_bin,
             &self.config.operator_configs,
@@ -132,9 +132,9 @@ impl RuntimeDriver {
             .collect();
         let ids = proxy_ids::predict(stat, &st.ledger.dynamic, &next.dynamic);
         let shards = state_files::for_reload(dump, &next.dynamic, &ids);
-        self.write_states(&mut st.state_signatures, shards).await?;
-        self.install(&candidate, managed).await?;
-        self.write_maps(&next).await?;
+        self.files.write_states(shards).await?;
+        self.files.install(&candidate).await?;
+        self.files.write_ledger_maps(&next).await?;
         let prepared = started.elapsed();
         let reloaded = match reload::reload(
             &self.master,
@@ -147,8 +147,8 @@ impl RuntimeDriver {
             Ok(r) => r,
             Err(e) => {
                 // HAProxy still runs the old config: so must the file.
-                let old = managed_file::render(&st.ledger.dynamic, &self.state_file);
-                self.write("config", managed, &old).await?;
+                let old = managed_file::render(&st.ledger.dynamic, &self.files.state_token);
+                self.files.write("config", managed, &old).await?;
                 self.stats.update(|s| s.reloads_failed += 1);
                 return Err(e);
             }
