@@ -3,43 +3,41 @@
 //! dirty; each plan then gets its canary weights ([`crate::plan::canary`]).
 
 use crate::escape::one_line as escape_log;
-use crate::nomad::{CanaryBoard, CanaryState, CanaryUpdate, Catalog, Instance};
+use crate::nomad::{CanaryBoard, CanaryState, CanaryUpdate, Instance};
 use crate::plan::canary::{self, CanaryInput};
 use crate::plan::{ServiceKey, ServicePlan};
 use std::collections::BTreeSet;
 
 /// Records `updates`; the services whose instances' canary status changed.
-pub(super) fn apply(
+/// `of_job` gives a job's instances: an update names its job, so only
+/// those are looked at.
+pub(super) fn apply<'a, I>(
     board: &mut CanaryBoard,
-    catalog: &Catalog,
     updates: &[CanaryUpdate],
-) -> BTreeSet<ServiceKey> {
-    let mut changed: BTreeSet<&str> = BTreeSet::new();
+    of_job: impl Fn(&str, &str) -> I,
+) -> BTreeSet<ServiceKey>
+where
+    I: Iterator<Item = &'a Instance>,
+{
+    let mut services = BTreeSet::new();
     for update in updates {
-        if board.apply(update) {
-            let what = match update.state {
-                Some(CanaryState::Canary) => "a canary of a running deployment",
-                Some(CanaryState::Failed) => {
-                    "a canary of a failed or cancelled deployment: draining until Nomad stops it"
-                }
-                None => "no longer a canary (promoted, deployment done, or stopped)",
-            };
-            tracing::debug!(
-                alloc = %escape_log(&update.alloc),
-                job = %escape_log(&update.job),
-                namespace = %escape_log(&update.namespace),
-                "allocation is {what}"
-            );
-            changed.insert(update.alloc.as_str());
+        if !board.apply(update) {
+            continue;
         }
-    }
-    if changed.is_empty() {
-        return BTreeSet::new();
-    }
-    catalog
-        .instances()
-        .filter(|i| changed.contains(i.alloc.as_str()))
-        .map(|i| {
+        let what = match update.state {
+            Some(CanaryState::Canary) => "a canary of a running deployment",
+            Some(CanaryState::Failed) => {
+                "a canary of a failed or cancelled deployment: draining until Nomad stops it"
+            }
+            None => "no longer a canary (promoted, deployment done, or stopped)",
+        };
+        tracing::debug!(
+            alloc = %escape_log(&update.alloc),
+            job = %escape_log(&update.job),
+            namespace = %escape_log(&update.namespace),
+            "allocation is {what}"
+        );
+        for i in of_job(&update.namespace, &update.job).filter(|i| i.alloc == update.alloc) {
             if let Some(state) = board.get(&i.alloc) {
                 tracing::info!(
                     service = %escape_log(&i.service),
@@ -56,12 +54,13 @@ pub(super) fn apply(
                     "canary promoted or stopped: normal weight"
                 );
             }
-            ServiceKey {
+            services.insert(ServiceKey {
                 namespace: i.namespace.clone(),
                 name: i.service.clone(),
-            }
-        })
-        .collect()
+            });
+        }
+    }
+    services
 }
 
 /// Gives the canaries of `plan` their weights.

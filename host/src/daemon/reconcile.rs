@@ -17,6 +17,7 @@ use crate::plan::BackendSpec;
 use crate::plan::{
     Assembled, Assembler, InstanceInput, Reports, ServiceKey, ServicePlan, plan_service,
 };
+use index::Index;
 use reasons::reload_reasons;
 use schedule::Schedule;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -25,6 +26,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 mod changes;
+mod index;
 mod lookups;
 mod reasons;
 mod schedule;
@@ -63,9 +65,9 @@ pub struct Reconciler<D: Driver, C: Api> {
     engine: Arc<Engine>,
     checks: Checks<C>,
     catalog: crate::nomad::Catalog,
-    /// The catalog's registration IDs by service, so that a pass reads only
-    /// the instances of the services it plans.
-    by_service: HashMap<ServiceKey, BTreeSet<String>>,
+    /// The catalog's registration IDs by service and by job, so that a
+    /// change or a pass reads only the instances it concerns.
+    index: Index,
     scopes: Vec<Scope>,
     listed: BTreeSet<String>,
     lookups: HashMap<String, Looked>,
@@ -104,7 +106,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             engine,
             checks,
             catalog: crate::nomad::Catalog::unindexed(),
-            by_service: HashMap::new(),
+            index: Index::default(),
             scopes,
             listed: BTreeSet::new(),
             lookups: HashMap::new(),
@@ -189,7 +191,7 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
 
     /// Marks every known service dirty (periodic resync, new engine).
     pub fn mark_all_dirty(&mut self) {
-        self.dirty.extend(self.by_service.keys().cloned());
+        self.dirty.extend(self.index.services().cloned());
         self.dirty.extend(self.plans.keys().cloned());
         self.compare_all = true;
     }

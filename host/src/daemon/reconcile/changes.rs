@@ -1,38 +1,29 @@
-//! The watcher's changes into the reconciler's catalog, its index by service, and what is dirty.
+//! The watcher's changes into the reconciler's catalog, its indexes, and what is dirty.
 
 use super::Reconciler;
+use super::index::key;
 use crate::daemon::canaries;
 use crate::haproxy::Driver;
 use crate::nomad::{Api, Change, Instance};
 use crate::plan::ServiceKey;
 use std::collections::HashSet;
 
-pub(super) fn key(instance: &Instance) -> ServiceKey {
-    ServiceKey {
-        namespace: instance.namespace.clone(),
-        name: instance.service.clone(),
-    }
-}
-
 impl<D: Driver, C: Api> Reconciler<D, C> {
     /// Applies one change from the watcher: only marks what it touches dirty.
     pub fn apply(&mut self, change: &Change) {
         match change {
             Change::Upserted(i) | Change::Removed(i) => {
-                let old = self.catalog.get(&i.id).map(key);
+                let old = self.catalog.get(&i.id).cloned();
                 if self.catalog.apply(change) {
                     if let Some(old) = old {
-                        self.unindex(&old, &i.id);
-                        self.dirty.insert(old);
+                        self.index.remove(&old);
+                        self.dirty.insert(key(&old));
                     }
                     self.dirty.insert(key(i));
                     if matches!(change, Change::Removed(_)) {
                         self.lookups.remove(&i.id);
                     } else {
-                        self.by_service
-                            .entry(key(i))
-                            .or_default()
-                            .insert(i.id.clone());
+                        self.index.insert(i);
                     }
                 }
             }
@@ -52,40 +43,27 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 }
                 self.dirty.extend(instances.iter().map(|i| key(i)));
                 if self.catalog.apply(change) {
-                    self.by_service.clear();
-                    for i in self.catalog.instances() {
-                        self.by_service
-                            .entry(key(i))
-                            .or_default()
-                            .insert(i.id.clone());
-                    }
+                    self.index.rebuild(self.catalog.instances());
                 }
                 self.listed.insert(scope.to_string());
             }
             Change::JobChanged { namespace, job } => {
-                let touched: Vec<(ServiceKey, String)> = self
-                    .catalog
-                    .instances()
-                    .filter(|i| &i.namespace == namespace && &i.job == job)
-                    .map(|i| (key(i), i.id.clone()))
-                    .collect();
-                for (service, id) in touched {
-                    self.lookups.remove(&id);
-                    self.dirty.insert(service);
+                for id in self.index.of_job(namespace, job) {
+                    self.lookups.remove(id);
+                    if let Some(i) = self.catalog.get(id) {
+                        self.dirty.insert(key(i));
+                    }
                 }
             }
             Change::Canaries(updates) => {
-                let touched = canaries::apply(&mut self.canaries, &self.catalog, updates);
+                let index = &self.index;
+                let catalog = &self.catalog;
+                let touched = canaries::apply(&mut self.canaries, updates, |namespace, job| {
+                    index
+                        .of_job(namespace, job)
+                        .filter_map(move |id| catalog.get(id))
+                });
                 self.dirty.extend(touched);
-            }
-        }
-    }
-
-    fn unindex(&mut self, service: &ServiceKey, id: &str) {
-        if let Some(ids) = self.by_service.get_mut(service) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_service.remove(service);
             }
         }
     }
@@ -95,10 +73,8 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
         &'a self,
         service: &ServiceKey,
     ) -> impl Iterator<Item = &'a Instance> {
-        self.by_service
-            .get(service)
-            .into_iter()
-            .flatten()
+        self.index
+            .of_service(service)
             .filter_map(|id| self.catalog.get(id))
     }
 }
