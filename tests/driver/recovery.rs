@@ -74,6 +74,67 @@ async fn restart_from_config_restores_servers_and_states_and_resync_the_rest() {
 }
 
 #[tokio::test]
+async fn states_written_beside_the_syncs_bring_a_drain_back_after_a_restart() {
+    let apps = [HttpBackend::start().await, HttpBackend::start().await];
+    let (mut h, driver) = start("", |c| c.drain_grace_ms = 120_000).await;
+    let check = http_check("/health", 200, None);
+    let (a, b) = (
+        server("a", apps[0].port, &check),
+        server("b", apps[1].port, &check),
+    );
+    let api = server("api", apps[1].port, &check);
+    let both = |web: &[&ServerSpec]| {
+        desired(&[
+            &dynamic("default_web", &check, web),
+            &dynamic("default_api", &check, &[&api]),
+        ])
+    };
+    sync(&driver, &both(&[&a, &b])).await;
+    wait_status(&h, "default_web", &b.name, "UP").await;
+    wait_status(&h, "default_api", &api.name, "UP").await;
+    // A sync that only changes default_web (b drains), then the passes it
+    // asks for before b's grace ends, as the daemon runs them: no flush,
+    // the files are written beside.
+    let want = both(&[&a]);
+    let mut report = driver.sync(&want).await.expect("sync");
+    let soon = Duration::from_secs(5);
+    for _ in 0..20 {
+        match report.requeue_after {
+            Some(after) if after <= soon => tokio::time::sleep(after).await,
+            _ => break,
+        }
+        report = driver.sync(&want).await.expect("sync");
+    }
+    assert!(
+        report.requeue_after.is_none_or(|after| after > soon),
+        "{report:?}"
+    );
+    wait_status(&h, "default_web", &b.name, "DRAIN").await;
+
+    let states = |backend: &str| {
+        let shard = state_files::path(&h.state_file, state_files::shard(backend));
+        std::fs::read_to_string(shard).unwrap_or_default()
+    };
+    assert!(
+        states("default_api").lines().any(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            fields.get(1) == Some(&"default_api") && fields.get(3) == Some(&api.name.as_str())
+        }),
+        "a backend the write did not dump keeps its line:\n{}",
+        states("default_api")
+    );
+    let web = states("default_web");
+
+    h.restart().await;
+    let row = h
+        .server("default_web", &b.name)
+        .await
+        .expect("b from the managed file");
+    assert_eq!(row["status"], "DRAIN", "drain from the state file:\n{web}");
+    assert!(h.server("default_api", &api.name).await.is_some());
+}
+
+#[tokio::test]
 async fn operator_backend_servers_return_up_after_a_reload() {
     let apps = [HttpBackend::start().await, HttpBackend::start().await];
     let (h, driver) = start(CUSTOM, |_| {}).await;

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-const HEADER: &str = "\
+/// The first lines of the managed file.
+pub const HEADER: &str = "\
 # Managed by haproxy-nomad-connector: rewritten after every applied change, edits are lost.
 # HAProxy loads it after the operator's config: haproxy -W -S <master socket> -f <operator config> -f <this file>
 ";
@@ -26,24 +27,30 @@ const STATE_FILE_NAME: &str = "server-state-file-name";
 pub fn render(backends: &OwnedBackends, state_file: &Token) -> String {
     let mut text = String::from(HEADER);
     for (name, backend) in backends {
-        text.push_str(&format!("\nbackend {name}\n    {LOAD_STATE}\n"));
-        let shard = state_files::shard(name);
-        text.push_str(&format!("    {STATE_FILE_NAME} {state_file}.{shard:02}\n"));
-        for line in &backend.lines {
-            text.push_str(&format!("    {line}\n"));
+        text.push_str(&section(name, backend, state_file));
+    }
+    text
+}
+
+/// One backend's section of the managed file.
+pub fn section(name: &str, backend: &OwnedBackend, state_file: &Token) -> String {
+    let mut text = format!("\nbackend {name}\n    {LOAD_STATE}\n");
+    let shard = state_files::shard(name);
+    text.push_str(&format!("    {STATE_FILE_NAME} {state_file}.{shard:02}\n"));
+    for line in &backend.lines {
+        text.push_str(&format!("    {line}\n"));
+    }
+    for (server, s) in &backend.servers {
+        let address = socket_text(s.addr, s.port);
+        text.push_str(&format!(
+            "    server {server} {address} weight {}",
+            s.weight
+        ));
+        if !s.args.is_empty() {
+            text.push(' ');
+            text.push_str(&s.args);
         }
-        for (server, s) in &backend.servers {
-            let address = socket_text(s.addr, s.port);
-            text.push_str(&format!(
-                "    server {server} {address} weight {}",
-                s.weight
-            ));
-            if !s.args.is_empty() {
-                text.push(' ');
-                text.push_str(&s.args);
-            }
-            text.push('\n');
-        }
+        text.push('\n');
     }
     text
 }

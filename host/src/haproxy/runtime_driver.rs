@@ -19,7 +19,6 @@ use super::ledger::Ledger;
 use super::managed_file::{self, write_atomic};
 use super::reload::{self, Gate, ReloadGate};
 use super::socket::Socket;
-use super::state_files;
 use super::stats::{Snapshot, Stats};
 use super::validate::ConfigAlert;
 use super::version::Version;
@@ -114,6 +113,11 @@ struct State {
     unpersisted: bool,
     /// The write of the files running beside the syncs.
     writing: Option<JoinHandle<Result<()>>>,
+    /// The backends whose servers changed since the last write started:
+    /// the next one dumps their states.
+    unwritten: BTreeSet<String>,
+    /// The next write dumps every backend's states (a write failed).
+    dump_all: bool,
     /// The next sync compares every backend: the last one left changes
     /// for later (a deferred or failed reload, a failed command).
     compare_all: bool,
@@ -261,6 +265,8 @@ impl RuntimeDriver {
                 persisted: None,
                 unpersisted: false,
                 writing: None,
+                unwritten: BTreeSet::new(),
+                dump_all: true,
                 compare_all: true,
             }),
             stats,
@@ -527,6 +533,8 @@ impl Driver for RuntimeDriver {
         self.run(&mut st, &todo, &domains, &restore_up, &mut report)
             .await?;
         let changed = !report.applied.is_empty() || !report.applied_domains.is_empty();
+        st.unwritten
+            .extend(report.applied.iter().map(|c| c.backend.clone()));
         let reloaded = matches!(report.reload, ReloadOutcome::Done { .. });
         if changed || reloaded || st.unpersisted {
             let wait = st.persisted.map_or(Duration::ZERO, |at| {
@@ -543,8 +551,8 @@ impl Driver for RuntimeDriver {
         } else if st.writing.is_none()
             && let Some(dump) = st.dump.take()
         {
-            let shards = state_files::contents(&dump, &st.ledger.dynamic);
-            files::tolerate(self.files.write_states(shards).await, &mut report)?;
+            let refreshed = self.files.refresh_states(&dump, &st.ledger.dynamic).await;
+            files::tolerate(refreshed, &mut report)?;
             st.state_checked = Instant::now();
         }
         st.dump = None;

@@ -11,6 +11,10 @@ use super::ledger::OwnedBackends;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+mod dumped;
+
+pub use dumped::Dumped;
+
 /// How many files the states are spread over: `<state_file>.00` to `.63`.
 pub const SHARDS: usize = 64;
 
@@ -90,8 +94,35 @@ fn lines<'a>(
     ids: &BTreeMap<String, u32>,
 ) -> (Vec<String>, HashSet<(&'a str, &'a str)>) {
     let mut known = HashSet::new();
+    let (header, rows) = rows(dump, backends, ids);
+    let mut shards = vec![String::new(); SHARDS];
+    for row in rows {
+        known.insert((row.backend, row.server));
+        let text = &mut shards[shard(row.backend)];
+        text.push_str(&row.line);
+        text.push('\n');
+    }
+    let shards = shards.into_iter().map(|r| format!("{header}{r}")).collect();
+    (shards, known)
+}
+
+/// One managed server's line of a dump, as a state file holds it.
+struct Row<'a> {
+    backend: &'a str,
+    server: &'a str,
+    line: String,
+}
+
+/// The header of a dump (its format line and column names) and the lines
+/// of its managed backends, with their configured weight and their IDs
+/// from `ids` where known.
+fn rows<'a>(
+    dump: &'a str,
+    backends: &OwnedBackends,
+    ids: &BTreeMap<String, u32>,
+) -> (String, Vec<Row<'a>>) {
     let mut header = String::new();
-    let mut rows = vec![String::new(); SHARDS];
+    let mut rows = Vec::new();
     for line in dump.lines() {
         if line.starts_with('#') || line.trim() == "1" {
             header.push_str(line);
@@ -116,14 +147,14 @@ fn lines<'a>(
         }
         let mut names = line.split(' ').skip(1).step_by(2);
         if let (Some(backend), Some(server)) = (names.next(), names.next()) {
-            known.insert((backend, server));
+            rows.push(Row {
+                backend,
+                server,
+                line: fields.join(" "),
+            });
         }
-        let text = &mut rows[shard(name)];
-        text.push_str(&fields.join(" "));
-        text.push('\n');
     }
-    let shards = rows.into_iter().map(|r| format!("{header}{r}")).collect();
-    (shards, known)
+    (header, rows)
 }
 
 /// A hash of a state file without its `srv_time_since_last_change` column

@@ -1,6 +1,6 @@
 //! The runtime step of the runtime driver: one batch of server and domain changes, then the files' write.
 
-use super::{RuntimeDriver, State};
+use super::{MAX_SCOPE, RuntimeDriver, State};
 use crate::haproxy::commands::{self, Command, Context, Verdict};
 use crate::haproxy::driver::{ApplyReport, ChangeFailure, DomainFailure};
 use crate::haproxy::error::{Error, Result};
@@ -250,9 +250,11 @@ impl RuntimeDriver {
         st.unpersisted = true;
         let _ = self.finish_write(st).await;
         self.files
-            .write_all(self.files.contents(&st.ledger))
+            .write_all(self.files.contents(&st.ledger), None)
             .await?;
         st.unpersisted = false;
+        st.unwritten.clear();
+        st.dump_all = false;
         self.persisted(st);
         Ok(())
     }
@@ -264,12 +266,15 @@ impl RuntimeDriver {
         let contents = self.files.contents(&st.ledger);
         let files = Arc::clone(&self.files);
         let previous = st.writing.take();
+        let unwritten = std::mem::take(&mut st.unwritten);
+        let changed = (!std::mem::take(&mut st.dump_all) && unwritten.len() <= MAX_SCOPE)
+            .then_some(unwritten);
         st.writing = Some(tokio::spawn(async move {
             if let Some(previous) = previous {
                 // This write covers what that one wrote.
                 let _ = previous.await;
             }
-            files.write_all(contents).await
+            files.write_all(contents, changed).await
         }));
         st.unpersisted = false;
         self.persisted(st);
@@ -297,7 +302,9 @@ impl RuntimeDriver {
             })
         });
         if result.is_err() {
+            // What it left is not known: the next write dumps everything.
             st.unpersisted = true;
+            st.dump_all = true;
         }
         result
     }
