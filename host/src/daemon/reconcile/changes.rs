@@ -1,10 +1,10 @@
 //! The watcher's changes into the reconciler's catalog, its indexes, and what is dirty.
 
 use super::Reconciler;
-use super::index::key;
+use super::index::{Index, key};
 use crate::daemon::canaries;
 use crate::haproxy::Driver;
-use crate::nomad::{Api, Change, Instance};
+use crate::nomad::{Api, Catalog, Change, Instance};
 use crate::plan::ServiceKey;
 use std::collections::HashSet;
 
@@ -48,20 +48,19 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
                 self.listed.insert(scope.to_string());
             }
             Change::JobChanged { namespace, job } => {
-                for id in self.index.of_job(namespace, job) {
-                    self.lookups.remove(id);
-                    if let Some(i) = self.catalog.get(id) {
-                        self.dirty.insert(key(i));
-                    }
+                let touched: Vec<(ServiceKey, String)> =
+                    instances_of_job(&self.index, &self.catalog, namespace, job)
+                        .map(|i| (key(i), i.id.clone()))
+                        .collect();
+                for (service, id) in touched {
+                    self.lookups.remove(&id);
+                    self.dirty.insert(service);
                 }
             }
             Change::Canaries(updates) => {
-                let index = &self.index;
-                let catalog = &self.catalog;
+                let (index, catalog) = (&self.index, &self.catalog);
                 let touched = canaries::apply(&mut self.canaries, updates, |namespace, job| {
-                    index
-                        .of_job(namespace, job)
-                        .filter_map(move |id| catalog.get(id))
+                    instances_of_job(index, catalog, namespace, job)
                 });
                 self.dirty.extend(touched);
             }
@@ -77,4 +76,19 @@ impl<D: Driver, C: Api> Reconciler<D, C> {
             .of_service(service)
             .filter_map(|id| self.catalog.get(id))
     }
+}
+
+/// The known instances of a job: those of the services it registers.
+fn instances_of_job<'a>(
+    index: &'a Index,
+    catalog: &'a Catalog,
+    namespace: &str,
+    job: &str,
+) -> impl Iterator<Item = &'a Instance> + use<'a> {
+    let (namespace, job) = (namespace.to_string(), job.to_string());
+    index
+        .services_of_job(&namespace, &job)
+        .flat_map(|service| index.of_service(service))
+        .filter_map(|id| catalog.get(id))
+        .filter(move |i| i.namespace == namespace && i.job == job)
 }

@@ -1,15 +1,18 @@
-//! The catalog's registration IDs by service and by job, so that a change or
-//! a pass reads only the instances it concerns, not the whole catalog.
+//! The catalog's registration IDs by service, and its services by job, so
+//! that a change or a pass reads only the instances it concerns, not the
+//! whole catalog.
 
 use crate::nomad::Instance;
 use crate::plan::ServiceKey;
 use std::collections::{BTreeSet, HashMap};
 
-/// Registration IDs by service and by (namespace, job).
+/// Registration IDs by service, and services by (namespace, job) with how
+/// many of their instances the job runs (a few services per job: far
+/// smaller than a second set of IDs).
 #[derive(Debug, Default)]
 pub(super) struct Index {
     by_service: HashMap<ServiceKey, BTreeSet<String>>,
-    by_job: HashMap<(String, String), BTreeSet<String>>,
+    by_job: HashMap<(String, String), HashMap<ServiceKey, usize>>,
 }
 
 /// The service an instance registers.
@@ -28,20 +31,46 @@ impl Index {
     /// Indexes an instance the catalog now holds.
     pub fn insert(&mut self, instance: &Instance) {
         let id = &instance.id;
-        self.by_service
-            .entry(key(instance))
+        let service = key(instance);
+        if self
+            .by_service
+            .entry(service.clone())
             .or_default()
-            .insert(id.clone());
-        self.by_job
-            .entry(job_key(instance))
-            .or_default()
-            .insert(id.clone());
+            .insert(id.clone())
+        {
+            *self
+                .by_job
+                .entry(job_key(instance))
+                .or_default()
+                .entry(service)
+                .or_default() += 1;
+        }
     }
 
     /// Forgets an instance as the catalog held it.
     pub fn remove(&mut self, instance: &Instance) {
-        forget(&mut self.by_service, key(instance), &instance.id);
-        forget(&mut self.by_job, job_key(instance), &instance.id);
+        let service = key(instance);
+        let Some(ids) = self.by_service.get_mut(&service) else {
+            return;
+        };
+        if !ids.remove(&instance.id) {
+            return;
+        }
+        if ids.is_empty() {
+            self.by_service.remove(&service);
+        }
+        let job = job_key(instance);
+        if let Some(services) = self.by_job.get_mut(&job) {
+            if let Some(count) = services.get_mut(&service) {
+                *count -= 1;
+                if *count == 0 {
+                    services.remove(&service);
+                }
+            }
+            if services.is_empty() {
+                self.by_job.remove(&job);
+            }
+        }
     }
 
     /// Indexes these instances only.
@@ -58,26 +87,22 @@ impl Index {
         self.by_service.get(service).into_iter().flatten()
     }
 
-    /// The registration IDs of a job's instances.
-    pub fn of_job(&self, namespace: &str, job: &str) -> impl Iterator<Item = &String> + use<'_> {
+    /// The services a job's instances register (their other instances
+    /// may belong to other jobs).
+    pub fn services_of_job(
+        &self,
+        namespace: &str,
+        job: &str,
+    ) -> impl Iterator<Item = &ServiceKey> + use<'_> {
         self.by_job
             .get(&(namespace.to_string(), job.to_string()))
             .into_iter()
-            .flatten()
+            .flat_map(HashMap::keys)
     }
 
     /// Every service with an instance.
     pub fn services(&self) -> impl Iterator<Item = &ServiceKey> {
         self.by_service.keys()
-    }
-}
-
-fn forget<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<String>>, k: K, id: &str) {
-    if let Some(ids) = index.get_mut(&k) {
-        ids.remove(id);
-        if ids.is_empty() {
-            index.remove(&k);
-        }
     }
 }
 
@@ -103,25 +128,38 @@ mod tests {
     }
 
     #[test]
-    fn finds_instances_by_service_and_by_job_and_forgets_them() {
+    fn finds_instances_by_service_and_services_by_job_and_forgets_them() {
         let mut index = Index::default();
-        let (a, b, c) = (
+        let (a, b, c, d) = (
             instance("a", "web", "shop"),
             instance("b", "api", "shop"),
             instance("c", "web", "blog"),
+            instance("d", "api", "shop"),
         );
-        for i in [&a, &b, &c] {
+        for i in [&a, &b, &c, &d, &d] {
             index.insert(i);
         }
-        let ids = |it: Box<dyn Iterator<Item = &String> + '_>| it.cloned().collect::<Vec<_>>();
-        assert_eq!(ids(Box::new(index.of_job("default", "shop"))), ["a", "b"]);
-        assert_eq!(ids(Box::new(index.of_service(&key(&a)))), ["a", "c"]);
-        assert!(index.of_job("other", "shop").next().is_none());
+        let names = |index: &Index, job: &str| {
+            let mut names: Vec<String> = index
+                .services_of_job("default", job)
+                .map(|s| s.name.clone())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&index, "shop"), ["api", "web"]);
+        let ids: Vec<&String> = index.of_service(&key(&a)).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert!(index.services_of_job("other", "shop").next().is_none());
         index.remove(&b);
-        assert_eq!(ids(Box::new(index.of_job("default", "shop"))), ["a"]);
+        assert_eq!(names(&index, "shop"), ["api", "web"], "d is still there");
+        index.remove(&d);
+        index.remove(&d);
+        assert_eq!(names(&index, "shop"), ["web"]);
         assert_eq!(index.services().count(), 1);
         index.rebuild([&b].into_iter());
-        assert_eq!(ids(Box::new(index.of_job("default", "shop"))), ["b"]);
+        assert_eq!(names(&index, "shop"), ["api"]);
+        assert!(names(&index, "blog").is_empty());
         assert!(index.of_service(&key(&a)).next().is_none());
     }
 }

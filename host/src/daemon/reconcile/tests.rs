@@ -320,3 +320,28 @@ async fn reload_reasons_come_from_what_the_pass_changed() {
     let backend = &r.assembled().desired.backends["default_api"];
     assert_eq!(backend.balance, crate::plan::Balance::LeastConn);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_change_plans_the_services_of_that_job_only() {
+    let api = nomad(&[("web", "a0"), ("api", "b0")], &["web", "api"]);
+    let mut r = reconciler(&api);
+    r.apply(&listed(vec![
+        instance("web", "a0", 8080),
+        instance("api", "b0", 8081),
+    ]));
+    assert_eq!(r.reconcile().await.expect("pass").planned, 2);
+
+    r.apply(&Change::JobChanged {
+        namespace: "default".into(),
+        job: "web".into(),
+    });
+    let pass = r.reconcile().await.expect("pass");
+    assert_eq!(pass.services, BTreeSet::from([key("web")]));
+
+    // A job with no instance here changes nothing.
+    r.apply(&Change::JobChanged {
+        namespace: "default".into(),
+        job: "batch".into(),
+    });
+    assert_eq!(r.reconcile().await.expect("pass").planned, 0);
+}

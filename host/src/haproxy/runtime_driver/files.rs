@@ -353,7 +353,12 @@ fn render(
     for (name, backend) in backends {
         let section = match sections.remove(name) {
             Some((was, section)) if Arc::ptr_eq(&was, backend) => section,
-            _ => managed_file::section(name, backend, state_token),
+            _ => {
+                let mut section = managed_file::section(name, backend, state_token);
+                // Kept until the backend changes: without its spare capacity.
+                section.shrink_to_fit();
+                section
+            }
         };
         text.push_str(&section);
         kept.insert(name.clone(), (Arc::clone(backend), section));

@@ -41,12 +41,12 @@ impl Dumped {
         }
         match dumped {
             None => {
-                self.lines = fresh;
+                self.lines = fresh.into_iter().map(|(b, t)| (b, shrunk(t))).collect();
                 self.complete = true;
             }
             Some(dumped) => {
                 for backend in dumped {
-                    match fresh.remove(backend) {
+                    match fresh.remove(backend).map(shrunk) {
                         Some(text) => self.lines.insert(backend.clone(), text),
                         None => self.lines.remove(backend),
                     };
@@ -69,6 +69,12 @@ impl Dumped {
         }
         shards
     }
+}
+
+/// Kept until the next dump: without its spare capacity.
+fn shrunk(mut text: String) -> String {
+    text.shrink_to_fit();
+    text
 }
 
 #[cfg(test)]
