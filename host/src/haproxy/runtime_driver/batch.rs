@@ -270,11 +270,13 @@ impl RuntimeDriver {
         let changed = (!std::mem::take(&mut st.dump_all) && unwritten.len() <= MAX_SCOPE)
             .then_some(unwritten);
         st.writing = Some(tokio::spawn(async move {
-            if let Some(previous) = previous {
-                // This write covers what that one wrote.
-                let _ = previous.await;
-            }
-            files.write_all(contents, changed).await
+            // This write covers what that one wrote; if that one failed,
+            // what it dumped is not known, so this one dumps everything.
+            let failed = match previous {
+                Some(previous) => !matches!(previous.await, Ok(Ok(()))),
+                None => false,
+            };
+            files.write_all(contents, changed.filter(|_| !failed)).await
         }));
         st.unpersisted = false;
         self.persisted(st);
