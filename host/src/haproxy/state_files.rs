@@ -35,21 +35,8 @@ pub fn path(state_file: &Path, n: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The contents of every shard: for the managed backends, the lines of
-/// `show servers state` (`dump`) that belong to them, under the format line
-/// and header.
-///
-/// Each server's `srv_iweight` is set to the weight the managed file gives
-/// it: HAProxy 2.6 restores a server's weight only when that column equals
-/// the configured weight, and drops a forced drain when it is 0 and the
-/// configured weight is not. A server added at runtime has the initial
-/// weight of its `add server` (0 in the safe sequence), so without this its
-/// drain and weight would be lost on the next reload or restart.
-pub fn contents(dump: &str, backends: &OwnedBackends) -> Vec<String> {
-    lines(dump, backends, &BTreeMap::new()).0
-}
-
-/// The shards a reload loads: [`contents`], with each backend's ID as the
+/// The shards a reload loads: the managed backends' lines of `dump` (as
+/// [`Dumped`] keeps them), with each backend's ID as the
 /// next worker will number it (`ids`, see [`super::proxy_ids`]; HAProxy
 /// warns about every line whose ID differs), plus a DOWN line for each
 /// checked server the dump does not know: a server of a backend this reload
@@ -116,6 +103,13 @@ struct Row<'a> {
 /// The header of a dump (its format line and column names) and the lines
 /// of its managed backends, with their configured weight and their IDs
 /// from `ids` where known.
+///
+/// Each server's `srv_iweight` is set to the weight the managed file gives
+/// it: HAProxy 2.6 restores a server's weight only when that column equals
+/// the configured weight, and drops a forced drain when it is 0 and the
+/// configured weight is not. A server added at runtime has the initial
+/// weight of its `add server` (0 in the safe sequence), so without this its
+/// drain and weight would be lost on the next reload or restart.
 fn rows<'a>(
     dump: &'a str,
     backends: &OwnedBackends,
@@ -182,6 +176,13 @@ mod tests {
     fn owned(check: &str) -> OwnedBackends {
         let backend = crate::haproxy::ledger::OwnedBackend::test(&["mode http"], check);
         BTreeMap::from([("default_web".into(), backend.into())])
+    }
+
+    /// The shards written after a dump of every backend.
+    fn contents(dump: &str, backends: &OwnedBackends) -> Vec<String> {
+        let mut dumped = Dumped::default();
+        dumped.update(dump, backends, None);
+        dumped.shards()
     }
 
     fn web(shards: &[String]) -> &str {

@@ -145,6 +145,18 @@ fn check_of(r: &Reconciler<FakeDriver, FakeApi>, name: &str) -> String {
         .join("\n")
 }
 
+/// A reconciler over a Nomad with services web and api (one allocation
+/// each, jobs of the same names) that has their listing.
+fn web_and_api() -> Reconciler<FakeDriver, FakeApi> {
+    let api = nomad(&[("web", "a0"), ("api", "b0")], &["web", "api"]);
+    let mut r = reconciler(&api);
+    r.apply(&listed(vec![
+        instance("web", "a0", 8080),
+        instance("api", "b0", 8081),
+    ]));
+    r
+}
+
 /// What the daemon's loop does without events: sleep until the earliest
 /// due time, then run a pass.
 async fn pass_when_due(r: &mut Reconciler<FakeDriver, FakeApi>) -> PassSummary {
@@ -244,12 +256,7 @@ async fn a_driver_requeue_syncs_at_its_time_without_planning_anything() {
 
 #[tokio::test(start_paused = true)]
 async fn a_check_haproxy_refuses_re_plans_the_service_it_names_and_only_it() {
-    let api = nomad(&[("web", "a0"), ("api", "b0")], &["web", "api"]);
-    let mut r = reconciler(&api);
-    r.apply(&listed(vec![
-        instance("web", "a0", 8080),
-        instance("api", "b0", 8081),
-    ]));
+    let mut r = web_and_api();
     let kept_at = std::env::temp_dir().join(format!("hnc-refused-{}.cfg", std::process::id()));
     std::fs::write(&kept_at, "backend default_web\n    option httpchk\n").expect("render");
     r.driver().script(ApplyReport {
@@ -323,12 +330,7 @@ async fn reload_reasons_come_from_what_the_pass_changed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_job_change_plans_the_services_of_that_job_only() {
-    let api = nomad(&[("web", "a0"), ("api", "b0")], &["web", "api"]);
-    let mut r = reconciler(&api);
-    r.apply(&listed(vec![
-        instance("web", "a0", 8080),
-        instance("api", "b0", 8081),
-    ]));
+    let mut r = web_and_api();
     assert_eq!(r.reconcile().await.expect("pass").planned, 2);
 
     r.apply(&Change::JobChanged {

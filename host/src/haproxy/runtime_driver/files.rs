@@ -246,11 +246,9 @@ impl Files {
     /// # Errors
     /// [`Error::WriteFailed`] naming the map.
     pub async fn write_ledger_maps(&self, ledger: &Ledger) -> Result<()> {
-        self.write_maps(
-            self.host_map.as_ref().map(|_| ledger.host_map()).as_deref(),
-            self.uri_map.as_ref().map(|_| ledger.uri_map()).as_deref(),
-        )
-        .await
+        let contents = self.contents(ledger);
+        self.write_maps(contents.host_map.as_deref(), contents.uri_map.as_deref())
+            .await
     }
 
     async fn write_maps(&self, host: Option<&str>, uri: Option<&str>) -> Result<()> {
